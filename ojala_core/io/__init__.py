@@ -1,0 +1,1 @@
+"""Readers and writers at the edges of OJALA: FITS, CSV and Parquet in the real formats."""

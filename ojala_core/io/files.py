@@ -1,0 +1,88 @@
+"""Atomic file writing and small FITS/Parquet/JSON helpers.
+
+Everything is written to a temporary name in the target folder and renamed, so an
+interrupted job never leaves a half-written file behind. Not for format parsing.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["atomic_path", "write_fits_table", "write_parquet", "write_json", "count_rows"]
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _to_fits_column_array(values):
+    arr = np.asarray(values)
+    if arr.dtype == object or arr.dtype.kind == "U":
+        arr = arr.astype(str).astype("S")
+    return arr
+
+
+def write_fits_table(path, columns: dict, extname: str, units: dict | None = None, header: dict | None = None):
+    """Write a binary-table FITS file (primary HDU + one table HDU named `extname`)."""
+    from astropy.io import fits
+
+    cols = []
+    units = units or {}
+    for name, values in columns.items():
+        arr = _to_fits_column_array(values)
+        fmt = fits.column._convert_record2fits(arr.dtype) if arr.ndim == 1 else None
+        if arr.ndim > 1:
+            fmt = f"{arr.shape[1]}{fits.column._convert_record2fits(arr.dtype)}"
+        cols.append(fits.Column(name=name, format=fmt, array=arr, unit=units.get(name)))
+    table = fits.BinTableHDU.from_columns(cols, name=extname)
+    for key, value in (header or {}).items():
+        table.header[key] = value
+    with atomic_path(path) as tmp:
+        fits.HDUList([fits.PrimaryHDU(), table]).writeto(tmp, overwrite=True)
+
+
+def write_parquet(path, frame):
+    """Write a pandas DataFrame to Parquet atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def write_json(path, obj):
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def count_rows(path) -> int:
+    """Rows of a Parquet file, or of the first table HDU of a FITS file."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.ParquetFile(path).metadata.num_rows
+    from astropy.io import fits
+    with fits.open(path, memmap=True) as hdul:
+        table = next(h for h in hdul if isinstance(h, fits.BinTableHDU))
+        return int(table.header["NAXIS2"])

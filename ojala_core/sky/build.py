@@ -1,0 +1,224 @@
+"""Build the embedded synthetic DESI × J-PAS sky: plan shards, run them (resumably), write the products.
+
+Writes DESI-format redshift catalogue, coadd spectra and VACs, the J-PAS catalogue as
+observed by the "real" system, a truth table and ``manifest.json``. Not for the physics
+(see `galaxies`, `qso`, `stars`, `jpas_system`, `desi`).
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .. import __version__
+from ..io.files import count_rows, write_fits_table, write_json, write_parquet
+from ..photometry import ab_from_nanomaggies
+from .desi import LEGACY_BANDS
+from .generate import ShardSpec, build_shard
+from .jpas_system import APERTURE_PREFIX, JPAS_BANDS, TOTAL_PREFIX, JpasFootprint, JpasObservingSystem
+from .populations import PRESETS, SKY_POPULATIONS, SkyPreset
+
+__all__ = ["build_sky", "plan_shards", "SKY_FILES"]
+
+log = logging.getLogger(__name__)
+
+# Product files relative to the sky folder: (path, FITS extension or None, what it is).
+SKY_FILES = {
+    "desi_zcatalog": ("desi/zall-pix-ojala.fits", "ZCATALOG", "DESI redshift catalogue"),
+    "desi_fastspec": ("desi/vac/fastspec-ojala.fits", "FASTSPEC", "FastSpecFit-like emission-line VAC"),
+    "desi_cigale": ("desi/vac/cigale-agnhost-ojala.fits", "CIGALE", "CIGALE-like stellar mass / SFR VAC"),
+    "desi_mws": ("desi/vac/mwsall-pix-ojala.fits", "SPTAB", "MWS-like stellar-parameter VAC"),
+    "desi_bhmass": ("desi/vac/qso-mgii-bhmass-ojala.fits", "BHMASS", "Mg II virial BH-mass VAC"),
+    "jpas_catalogue": ("jpas/jpas-catalogue.fits", "JPAS", "J-PAS catalogue as observed by the real system"),
+    "truth": ("truth.parquet", None, "ground truth of every object"),
+}
+FLAMBDA_UNIT = "erg/(s cm2 Angstrom)"
+
+
+def plan_shards(preset: SkyPreset) -> list[ShardSpec]:
+    """Shards of every population, with globally unique OBJECT_ID ranges."""
+    shards, first = [], 0
+    for name in SKY_POPULATIONS:
+        total = preset.counts.get(name, 0)
+        for index, start in enumerate(range(0, total, preset.shard_size)):
+            size = min(preset.shard_size, total - start)
+            shards.append(ShardSpec(name, index, first + start, size))
+        first += total
+    return shards
+
+
+def _shard_is_done(out_dir: Path, spec: ShardSpec) -> bool:
+    # The Parquet table is written last, so its presence means the shard is complete.
+    return (out_dir / "shards" / f"{spec.name}.parquet").exists()
+
+
+_WORKER_ARGS: tuple = ()
+
+
+def _init_worker(args):
+    global _WORKER_ARGS
+    _WORKER_ARGS = args
+
+
+def _run_shard(spec):
+    preset, seed, out_dir, footprint, system = _WORKER_ARGS
+    return build_shard(spec, preset, seed, out_dir, footprint, system)
+
+
+def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -> dict:
+    """Build (or resume) a synthetic sky in `out_dir`; returns the manifest.
+
+    Parameters
+    ----------
+    out_dir : path
+    preset : {'tiny', 'default'}
+    seed : int
+    workers : int
+        Processes generating shards in parallel.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown sky preset '{preset}'; choose from {', '.join(PRESETS)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_resume_compatible(out_dir, preset, seed)
+    write_json(out_dir / "shards" / "plan.json", {"preset": preset, "seed": seed, "version": __version__})
+    config = PRESETS[preset]
+    footprint = JpasFootprint(tile_columns=config.jpas_tile_columns)
+    system = JpasObservingSystem.draw(seed, footprint)
+    (out_dir / "jpas").mkdir(exist_ok=True)
+    (out_dir / "jpas" / "real-system.json").write_text(system.to_json())
+
+    shards = plan_shards(config)
+    todo = [s for s in shards if not _shard_is_done(out_dir, s)]
+    log.info("sky %s: %d shards, %d to build", preset, len(shards), len(todo))
+    t0 = time.time()
+    args = (config, seed, out_dir, footprint, system)
+    with tqdm(total=sum(s.size for s in shards), initial=sum(s.size for s in shards if s not in todo),
+              unit="obj", desc=f"sky {preset}") as bar:
+        if workers > 1 and len(todo) > 1:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(args,)) as pool:
+                for spec, _ in zip(todo, pool.imap(_run_shard, todo)):
+                    bar.update(spec.size)
+        else:
+            _init_worker(args)
+            for spec in todo:
+                _run_shard(spec)
+                bar.update(spec.size)
+    log.info("shards built in %.1f s", time.time() - t0)
+    frame = pd.concat([pd.read_parquet(out_dir / "shards" / f"{s.name}.parquet") for s in shards],
+                      ignore_index=True)
+    files = _write_products(out_dir, frame)
+    manifest = {
+        "preset": preset, "seed": seed, "version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "counts": {
+            "objects": int(len(frame)),
+            "desi_labelled": int(frame["IN_DESI"].sum()),
+            "jpas_catalogue": int(frame["IN_JPAS"].sum()),
+            "jpas_x_desi": int((frame["IN_DESI"] & frame["IN_JPAS"]).sum()),
+            "jpas_only": int((~frame["IN_DESI"] & frame["IN_JPAS"]).sum()),
+            "by_population": {k: int(v) for k, v in frame["POPULATION"].value_counts().items()},
+        },
+        "jpas_footprint": {"desi_ra": footprint.desi_ra, "desi_dec": footprint.desi_dec,
+                           "jpas_ra": footprint.jpas_ra, "n_tiles": footprint.n_tiles},
+        "spectrum_sampling_angstrom": config.spectrum_dlam,
+        "files": files,
+    }
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
+def _check_resume_compatible(out_dir: Path, preset: str, seed: int):
+    import json
+
+    plan = out_dir / "shards" / "plan.json"
+    if plan.exists():
+        previous = json.loads(plan.read_text())
+        if (previous["preset"], previous["seed"]) != (preset, seed):
+            raise ValueError(
+                f"{out_dir} holds a sky built with preset={previous['preset']} seed={previous['seed']}; "
+                f"refusing to mix it with preset={preset} seed={seed} (use another --out)")
+
+
+def _legacy_magnitudes(frame):
+    out = {}
+    for band, _, _ in LEGACY_BANDS:
+        flux = frame[f"FLUX_{band}"].to_numpy(float)
+        ivar = frame[f"FLUX_IVAR_{band}"].to_numpy(float)
+        mag = ab_from_nanomaggies(flux)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = 1.0857 / (flux * np.sqrt(ivar))
+        ok = np.isfinite(mag)
+        out[f"MAG_{band}"] = np.where(ok, mag, 99.0)
+        out[f"MAG_ERR_{band}"] = np.where(ok, err, 99.0)
+    return out
+
+
+def _write_products(out_dir: Path, frame: pd.DataFrame) -> list[dict]:
+    desi = frame[frame["IN_DESI"]]
+    flux_cols = [c for c in frame.columns if c.startswith("FLUX_")]
+    zcat = {"TARGETID": desi["TARGETID"].astype(np.int64), "TARGET_RA": desi["RA"], "TARGET_DEC": desi["DEC"],
+            "Z": desi["DESI_Z"], "ZERR": desi["ZERR"], "ZWARN": desi["ZWARN"].astype(np.int64),
+            "SPECTYPE": desi["SPECTYPE"], "MORPHTYPE": desi["MORPHTYPE"],
+            "SURVEY": np.full(len(desi), "main"), "PROGRAM": desi["PROGRAM"],
+            "OBJTYPE": np.full(len(desi), "TGT"), **{c: desi[c] for c in flux_cols}}
+    write_fits_table(out_dir / SKY_FILES["desi_zcatalog"][0], zcat, "ZCATALOG",
+                     units={c: ("nanomaggy" if "IVAR" not in c else "nanomaggy^-2") for c in flux_cols})
+
+    gal = desi[desi["SPECTYPE"] == "GALAXY"]
+    base = {"TARGETID": gal["TARGETID"].astype(np.int64), "SURVEY": np.full(len(gal), "main"),
+            "PROGRAM": gal["PROGRAM"], "Z": gal["DESI_Z"]}
+    fsf = {c[4:]: gal[c] for c in gal.columns if c.startswith("FSF_")}
+    write_fits_table(out_dir / SKY_FILES["desi_fastspec"][0], {**base, **fsf}, "FASTSPEC",
+                     units={k: ("Angstrom" if k.endswith("_EW") else "10**-17 erg/(s cm2 Angstrom)" if k.endswith("_CONT")
+                                else "10**-17 erg/(s cm2)" if k.endswith("_FLUX") else None) for k in fsf})
+    cg = {c: gal[c] for c in ("MASS_CG", "MASS_ERR_CG", "SFR_CG", "SFR_ERR_CG")}
+    # log10 quantities (Msun, Msun/yr, erg/s) carry no FITS unit: the standard has no 'dex'.
+    write_fits_table(out_dir / SKY_FILES["desi_cigale"][0], {**base, **cg}, "CIGALE")
+
+    star = desi[desi["SPECTYPE"] == "STAR"]
+    mws = {c[4:]: star[c] for c in star.columns if c.startswith("MWS_")}
+    write_fits_table(out_dir / SKY_FILES["desi_mws"][0],
+                     {"TARGETID": star["TARGETID"].astype(np.int64), "VRAD": star["DESI_Z"] * 2.998e5, **mws}, "SPTAB",
+                     units={"TEFF": "K", "TEFF_ERR": "K", "VRAD": "km/s"})
+
+    qso = desi[(desi["SPECTYPE"] == "QSO") & np.isfinite(desi["LOGMBH_MGII"])]
+    bh = {c: qso[c] for c in ("MGII_FWHM", "LOGL3000", "LOGMBH_MGII", "LOGMBH_MGII_ERR")}
+    write_fits_table(out_dir / SKY_FILES["desi_bhmass"][0],
+                     {"TARGETID": qso["TARGETID"].astype(np.int64), "Z": qso["DESI_Z"], **bh}, "BHMASS",
+                     units={"MGII_FWHM": "km/s"})
+
+    jp = frame[frame["IN_JPAS"]]
+    phot = [f"{p}_{b}{e}" for p in (APERTURE_PREFIX, TOTAL_PREFIX) for b in JPAS_BANDS for e in ("", "_ERR")]
+    jcat = {"TILE_ID": jp["TILE_ID"].astype(np.int32), "NUMBER": (jp["OBJECT_ID"] + 1).astype(np.int64),
+            "ALPHA_J2000": jp["ALPHA_J2000"], "DELTA_J2000": jp["DELTA_J2000"],
+            **{c: jp[c].astype(np.float32) for c in phot},
+            **{f"FLAGS_{b}": jp[f"FLAGS_{b}"].astype(np.int16) for b in JPAS_BANDS},
+            "MAG_AUTO_iSDSS": jp["MAG_AUTO_iSDSS"], "MAG_ERR_AUTO_iSDSS": jp["MAG_ERR_AUTO_iSDSS"],
+            "N_FILTERS_OBS": jp["N_FILTERS_OBS"].astype(np.int16),
+            **_legacy_magnitudes(jp), "MORPHTYPE": jp["MORPHTYPE"]}
+    units = {c: FLAMBDA_UNIT for c in phot}
+    units.update({c: "deg" for c in ("ALPHA_J2000", "DELTA_J2000")})
+    write_fits_table(out_dir / SKY_FILES["jpas_catalogue"][0], jcat, "JPAS", units=units,
+                     header={"PHOTSYS": "J-PAS (synthetic real system)", "FLUXUNIT": FLAMBDA_UNIT})
+
+    measured = set(phot) | {f"FLAGS_{b}" for b in JPAS_BANDS} | set(flux_cols) | {
+        c for c in frame.columns if c.startswith(("FSF_", "MWS_"))} | set(cg) | set(bh) | {
+        "DESI_Z", "ZERR", "ZWARN", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "ALPHA_J2000", "DELTA_J2000"}
+    truth = frame[[c for c in frame.columns if c not in measured]].copy()
+    truth["JPAS_NUMBER"] = np.where(frame["IN_JPAS"], frame["OBJECT_ID"] + 1, -1)
+    write_parquet(out_dir / SKY_FILES["truth"][0], truth)
+
+    files = []
+    for key, (rel, ext, what) in SKY_FILES.items():
+        files.append({"key": key, "path": rel, "hdu": ext, "rows": count_rows(out_dir / rel), "description": what})
+    for path in sorted((out_dir / "desi" / "spectra").glob("coadd-*.fits")):
+        files.append({"key": "desi_coadd", "path": str(path.relative_to(out_dir)), "hdu": "FIBERMAP",
+                      "rows": count_rows(path), "description": "DESI-format coadd spectra"})
+    return files

@@ -1,0 +1,14 @@
+"""Shared fixtures: one tiny synthetic sky per test session (built in ~15 s)."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_sky(tmp_path_factory):
+    """Path of a tiny sky built once for the whole session (seed 42)."""
+    from ojala_core.sky.build import build_sky
+
+    path = tmp_path_factory.mktemp("sky") / "tiny"
+    build_sky(path, "tiny", 42, workers=2)
+    return path

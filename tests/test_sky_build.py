@@ -1,0 +1,139 @@
+"""The synthetic sky's files: real DESI / J-PAS formats, manifest, resuming."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from ojala_core.sky.build import SKY_FILES, build_sky, plan_shards
+from ojala_core.sky.jpas_system import JPAS_BANDS
+from ojala_core.sky.populations import PRESETS
+
+
+def _table(sky, key):
+    path, hdu, _ = SKY_FILES[key]
+    return Table.read(sky / path, hdu=hdu)
+
+
+def test_manifest_lists_every_file_with_its_true_row_count(tiny_sky):
+    manifest = json.loads((tiny_sky / "manifest.json").read_text())
+    assert manifest["preset"] == "tiny" and manifest["seed"] == 42 and manifest["version"]
+    keys = {f["key"] for f in manifest["files"]}
+    assert set(SKY_FILES) <= keys and "desi_coadd" in keys
+    for entry in manifest["files"]:
+        path = tiny_sky / entry["path"]
+        if path.suffix == ".parquet":
+            rows = len(pd.read_parquet(path))
+        else:
+            rows = len(Table.read(path, hdu=entry["hdu"]))
+        assert rows == entry["rows"], entry["path"]
+
+
+def test_desi_redshift_catalogue_has_the_real_columns(tiny_sky):
+    z = _table(tiny_sky, "desi_zcatalog")
+    for col in ["TARGETID", "TARGET_RA", "TARGET_DEC", "Z", "ZERR", "ZWARN", "SPECTYPE", "MORPHTYPE",
+                "FLUX_G", "FLUX_R", "FLUX_Z", "FLUX_W1", "FLUX_W2", "FLUX_IVAR_G", "FLUX_IVAR_W2"]:
+        assert col in z.colnames, col
+    assert set(np.char.decode(np.unique(z["SPECTYPE"]))) == {"GALAXY", "STAR", "QSO"}
+    assert z["TARGETID"].dtype.kind == "i" and z["TARGETID"].dtype.itemsize == 8 and z["TARGETID"].min() > 2 ** 53
+    assert len(np.unique(z["TARGETID"])) == len(z)
+
+
+def test_vacs_have_the_real_columns_and_match_desi_targetids(tiny_sky):
+    targetids = set(_table(tiny_sky, "desi_zcatalog")["TARGETID"])
+    expected = {
+        "desi_fastspec": ["HALPHA_EW", "HALPHA_EW_IVAR", "HBETA_EW", "OIII_5007_EW", "NII_6584_EW",
+                          "HALPHA_CONT", "HBETA_CONT_IVAR", "HALPHA_FLUX"],
+        "desi_cigale": ["MASS_CG", "MASS_ERR_CG", "SFR_CG", "SFR_ERR_CG"],
+        "desi_mws": ["TEFF", "TEFF_ERR", "LOGG", "LOGG_ERR", "FEH", "FEH_ERR", "ALPHAFE", "ALPHAFE_ERR"],
+        "desi_bhmass": ["LOGMBH_MGII", "LOGMBH_MGII_ERR", "MGII_FWHM", "LOGL3000"],
+    }
+    for key, cols in expected.items():
+        t = _table(tiny_sky, key)
+        assert len(t) > 0
+        assert set(cols) <= set(t.colnames), key
+        assert set(t["TARGETID"]) <= targetids
+
+
+def test_coadd_files_have_desi_cameras_and_units(tiny_sky):
+    coadds = sorted((tiny_sky / "desi" / "spectra").glob("coadd-main-*.fits"))
+    assert coadds
+    with fits.open(coadds[0]) as hdul:
+        n = len(hdul["FIBERMAP"].data)
+        for cam in "BRZ":
+            wave = hdul[f"{cam}_WAVELENGTH"].data
+            assert hdul[f"{cam}_FLUX"].data.shape == (n, len(wave))
+            assert hdul[f"{cam}_IVAR"].data.shape == (n, len(wave))
+            assert "10**-17" in hdul[f"{cam}_FLUX"].header["BUNIT"]
+        assert hdul["B_WAVELENGTH"].data[0] == 3600.0 and hdul["Z_WAVELENGTH"].data[-1] >= 9820.0
+        assert np.all(hdul["R_IVAR"].data > 0)
+
+
+def test_jpas_catalogue_has_prefixed_flux_columns_in_flambda(tiny_sky):
+    path, hdu, _ = SKY_FILES["jpas_catalogue"]
+    with fits.open(tiny_sky / path) as hdul:
+        header = hdul[hdu].header
+        names = hdul[hdu].columns.names
+        units = {c.name: c.unit for c in hdul[hdu].columns}
+    for band in ("J0378", "J0660", "J0910", "iSDSS"):
+        for prefix in ("APER_COR_3_0", "AUTO"):
+            assert f"{prefix}_{band}" in names and f"{prefix}_{band}_ERR" in names
+            assert units[f"{prefix}_{band}"] == "erg/(s cm2 Angstrom)"
+    for col in ("ALPHA_J2000", "DELTA_J2000", "MAG_AUTO_iSDSS", "MAG_G", "MAG_W2", "MORPHTYPE", "TILE_ID", "NUMBER"):
+        assert col in names
+    assert "FLUXUNIT" in header
+
+
+def test_jpas_objects_are_observed_in_50_to_54_narrow_bands(tiny_sky):
+    j = _table(tiny_sky, "jpas_catalogue")
+    observed = np.sum([np.isfinite(np.asarray(j[f"APER_COR_3_0_{b}"])) for b in JPAS_BANDS[:-1]], axis=0)
+    assert observed.min() >= 50 and observed.max() == 54
+    assert np.array_equal(observed, np.asarray(j["N_FILTERS_OBS"]))
+    assert (observed < 54).any()
+
+
+def test_there_are_labelled_cross_matched_and_unlabelled_jpas_objects(tiny_sky):
+    counts = json.loads((tiny_sky / "manifest.json").read_text())["counts"]
+    assert counts["desi_labelled"] == 1500
+    assert counts["jpas_x_desi"] > 500 and counts["jpas_only"] > 300
+    truth = pd.read_parquet(tiny_sky / "truth.parquet")
+    faint_only = truth[truth.IN_JPAS & ~truth.IN_DESI]
+    matched = truth[truth.IN_JPAS & truth.IN_DESI]
+    # J-PAS-only objects are fainter than the DESI-labelled ones.
+    assert faint_only["MAG_SYN_iSDSS"].median() > matched["MAG_SYN_iSDSS"].median()
+
+
+def test_shards_cover_every_object_once():
+    preset = PRESETS["default"]
+    shards = plan_shards(preset)
+    ids = np.concatenate([np.arange(s.first_id, s.first_id + s.size) for s in shards])
+    assert len(ids) == sum(preset.counts.values()) == len(np.unique(ids))
+    assert sum(preset.counts[p] for p in ("BGS", "LRG", "ELG", "QSO", "MWS")) >= 100_000
+
+
+def test_rebuilding_resumes_without_redoing_finished_shards(tiny_sky, tmp_path):
+    import shutil
+
+    copy = tmp_path / "sky"
+    shutil.copytree(tiny_sky, copy)
+    shards = sorted((copy / "shards").glob("*.parquet"))
+    before = {p.name: p.stat().st_mtime_ns for p in shards}
+    victim = shards[3]
+    original = pd.read_parquet(victim)
+    victim.unlink()  # as if the job had been killed before this shard finished
+    build_sky(copy, "tiny", 42, workers=1)
+    after = {p.name: p.stat().st_mtime_ns for p in sorted((copy / "shards").glob("*.parquet"))}
+    changed = [name for name in after if after[name] != before.get(name)]
+    assert changed == [victim.name]
+    pd.testing.assert_frame_equal(pd.read_parquet(victim), original)
+
+
+def test_resuming_with_another_seed_is_refused(tiny_sky, tmp_path):
+    import shutil
+
+    copy = tmp_path / "sky"
+    shutil.copytree(tiny_sky / "shards", copy / "shards")
+    with pytest.raises(ValueError, match="seed=42"):
+        build_sky(copy, "tiny", 7, workers=1)
