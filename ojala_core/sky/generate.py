@@ -62,7 +62,17 @@ def _make_galaxies(rng, n, sample):
     result = _galaxy_engine().run(params)
     edges = _nominal_system().edges
     flambda = redshift_to_grid(result.wavelength_rest, result.spectrum, params["Z"], edges)
+    # A model's spectrum is linear in its mass: rescale mass, SFR and fluxes together so the
+    # sample has exactly its drawn r magnitudes (EWs, sSFR and colours are unchanged).
+    r = _nominal_system().ab_magnitudes(flambda)[:, NOMINAL_BANDS.index("DECam_r")]
+    log_scale = -0.4 * (params["MAG_R_TARGET"] - r)
+    flambda *= 10 ** log_scale[:, None]
     truth = dict(result.truth)
+    truth["LOGM"] = truth["LOGM"] + log_scale
+    truth["LOGSFR"] = truth["LOGSFR"] + log_scale
+    for key in list(truth):
+        if key.endswith(("_FLUX", "_CONT_FLAMBDA")):
+            truth[key] = truth[key] * 10 ** log_scale
     truth["AGN_TYPE"] = params["AGN_TYPE"]
     truth["QUENCHED"] = params["QUENCHED"]
     scale = COSMOLOGY.angular_diameter_distance(params["Z"]).value * 1e3 / 206265.0  # kpc/arcsec

@@ -1,0 +1,124 @@
+"""Read DESI DR1-format files: redshift catalogue, coadd spectra (streamed) and the VACs.
+
+Each reader checks the real column names and returns a DataFrame keyed by TARGETID
+(int64). Not for deciding which labels to use (see `ojala_core.mocks.labels`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from .tables import InputError, list_columns, read_table
+
+__all__ = ["DESI_VACS", "read_redshift_catalogue", "read_vac", "iter_coadd_files", "CoaddBlock",
+           "LEGACY_FLUX_BANDS"]
+
+LEGACY_FLUX_BANDS = ("G", "R", "Z", "W1", "W2")
+
+# VAC kind -> (FITS HDU, required columns) with DESI DR1 column names.
+DESI_VACS = {
+    "fastspec": ("FASTSPEC", [f"{line}_{q}{i}" for line in ("HALPHA", "HBETA", "OIII_5007", "NII_6584")
+                              for q in ("EW", "CONT") for i in ("", "_IVAR")]),
+    "cigale": ("CIGALE", ["MASS_CG", "MASS_ERR_CG", "SFR_CG", "SFR_ERR_CG"]),
+    "mws": ("SPTAB", ["TEFF", "TEFF_ERR", "LOGG", "LOGG_ERR", "FEH", "FEH_ERR", "ALPHAFE", "ALPHAFE_ERR"]),
+    "bhmass": ("BHMASS", ["LOGMBH_MGII", "LOGMBH_MGII_ERR"]),
+}
+
+
+def _hdu_or_first(path, hdu):
+    """The named HDU if the file has it, else the first table (CSV/Parquet have none)."""
+    if Path(path).suffix.lower() not in (".fits", ".fit", ".fz"):
+        return None
+    from astropy.io import fits
+    with fits.open(path, memmap=True) as hdul:
+        return hdu if hdu in hdul else None
+
+
+def read_redshift_catalogue(path) -> pd.DataFrame:
+    """DESI redshift catalogue (zall / zpix): one row per TARGETID.
+
+    Keeps ``ZCAT_PRIMARY`` rows when the column exists (DR1 zall files repeat targets).
+    """
+    hdu = _hdu_or_first(path, "ZCATALOG")
+    available = list_columns(path, hdu)
+    need = ["TARGETID", "TARGET_RA", "TARGET_DEC", "Z", "ZERR", "ZWARN", "SPECTYPE"]
+    optional = ["ZCAT_PRIMARY", "MORPHTYPE", "PROGRAM", "SURVEY",
+                *[f"FLUX_{b}" for b in LEGACY_FLUX_BANDS], *[f"FLUX_IVAR_{b}" for b in LEGACY_FLUX_BANDS]]
+    frame = read_table(path, hdu=hdu, columns=need + [c for c in optional if c in available])
+    if "ZCAT_PRIMARY" in frame:
+        frame = frame[frame["ZCAT_PRIMARY"].astype(bool)].drop(columns="ZCAT_PRIMARY")
+    frame["TARGETID"] = frame["TARGETID"].astype(np.int64)
+    frame["SPECTYPE"] = frame["SPECTYPE"].astype(str).str.strip().str.upper()
+    _check_unique(frame, path)
+    return frame.reset_index(drop=True)
+
+
+def read_vac(path, kind) -> pd.DataFrame:
+    """A DESI VAC of `kind` ('fastspec', 'cigale', 'mws', 'bhmass'), keyed by TARGETID."""
+    if kind not in DESI_VACS:
+        raise ValueError(f"unknown VAC kind '{kind}'; known: {', '.join(DESI_VACS)}")
+    hdu_name, need = DESI_VACS[kind]
+    hdu = _hdu_or_first(path, hdu_name)
+    frame = read_table(path, hdu=hdu, columns=["TARGETID"] + need)
+    frame["TARGETID"] = frame["TARGETID"].astype(np.int64)
+    _check_unique(frame, path)
+    return frame
+
+
+def _check_unique(frame, path):
+    dup = frame["TARGETID"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)[:5]
+        raise InputError(f"{path}: duplicate TARGETID {frame['TARGETID'].iloc[rows[0]]} (rows {rows.tolist()})")
+
+
+class CoaddBlock:
+    """The spectra of one coadd file: TARGETIDs and per-camera (wavelength, flux, ivar).
+
+    Flux in 1e-17 erg s⁻¹ cm⁻² Å⁻¹; pixels with MASK ≠ 0 get ivar = 0.
+    """
+
+    def __init__(self, path, targetid, cameras):
+        self.path = path
+        self.targetid = targetid
+        self.cameras = cameras  # camera -> (wavelength (n_pix,), flux (n, n_pix), ivar (n, n_pix))
+
+    def __len__(self):
+        return len(self.targetid)
+
+
+def iter_coadd_files(paths) -> Iterator[CoaddBlock]:
+    """Stream DESI coadd files one at a time (memory: one file)."""
+    from astropy.io import fits
+
+    for path in paths:
+        path = Path(path)
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                if "FIBERMAP" not in hdul:
+                    raise InputError(f"{path}: not a DESI coadd (no FIBERMAP HDU)")
+                targetid = np.asarray(hdul["FIBERMAP"].data["TARGETID"]).astype(np.int64)
+                cameras = {}
+                for cam in ("B", "R", "Z"):
+                    if f"{cam}_FLUX" not in hdul:
+                        continue
+                    for part in ("WAVELENGTH", "IVAR"):
+                        if f"{cam}_{part}" not in hdul:
+                            raise InputError(f"{path}: HDU {cam}_FLUX without {cam}_{part}")
+                    wave = np.asarray(hdul[f"{cam}_WAVELENGTH"].data, dtype=float)
+                    flux = np.asarray(hdul[f"{cam}_FLUX"].data, dtype=np.float32)
+                    ivar = np.asarray(hdul[f"{cam}_IVAR"].data, dtype=np.float32)
+                    if flux.shape != (len(targetid), len(wave)) or ivar.shape != flux.shape:
+                        raise InputError(f"{path}: {cam} arrays have shape {flux.shape}, expected "
+                                         f"({len(targetid)}, {len(wave)})")
+                    if f"{cam}_MASK" in hdul:
+                        ivar = np.where(np.asarray(hdul[f"{cam}_MASK"].data) != 0, 0.0, ivar).astype(np.float32)
+                    cameras[cam] = (wave, flux, ivar)
+                if not cameras:
+                    raise InputError(f"{path}: no B/R/Z spectra in this coadd file")
+        except (OSError, TypeError) as exc:
+            raise InputError(f"{path}: corrupt or truncated coadd file ({exc})") from exc
+        yield CoaddBlock(path, targetid, cameras)

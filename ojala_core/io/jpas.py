@@ -1,0 +1,144 @@
+"""Read a J-PAS catalogue (CSV, FITS or Parquet) into f_ν per band, whatever its units.
+
+Accepts ``{PREFIX}_{FILTER}`` / ``{PREFIX}_{FILTER}_ERR`` columns in f_λ
+[erg s⁻¹ cm⁻² Å⁻¹] or AB magnitudes (detected, ambiguous units refused); missing
+photometry (99 magnitudes, NaN, non-positive fluxes, flagged bands) becomes NaN.
+Not for turning photometry into tokens (see `ojala_core.mocks.tokens`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..filters import jpas_narrow_band_names, load_filter
+from ..photometry import C_ANGSTROM_PER_S, fnu_from_ab
+from .tables import InputError, list_columns, read_table, table_units
+
+__all__ = ["JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "read_jpas_catalogue", "detect_flux_units"]
+
+JPAS_CATALOGUE_BANDS = jpas_narrow_band_names() + ["iSDSS"]
+LEGACY_MAGNITUDES = ("MAG_G", "MAG_R", "MAG_Z", "MAG_W1", "MAG_W2")
+_SENTINELS = (99.0, -99.0, 999.0, -999.0)
+
+
+def detect_flux_units(values, declared_unit=None, where=""):
+    """'flambda' or 'magnitude' for a photometry column.
+
+    Uses the declared unit when there is one; otherwise the values: AB magnitudes of
+    real sources lie in 5–40 (or are 99 sentinels), f_λ of astronomical sources in
+    erg s⁻¹ cm⁻² Å⁻¹ is far below 1e-10.
+    """
+    if declared_unit:
+        unit = declared_unit.lower().replace(" ", "")
+        if "mag" in unit:
+            return "magnitude"
+        if "erg" in unit and ("angstrom" in unit or "aa" in unit or "å" in unit):
+            return "flambda"
+        raise InputError(f"{where}: unit '{declared_unit}' is neither AB magnitudes nor erg/(s cm2 Angstrom)")
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & ~np.isin(v, _SENTINELS)]
+    if v.size == 0:
+        raise InputError(f"{where}: no finite values to tell the units from")
+    magnitude_like = np.mean((v > 5) & (v < 40))
+    flux_like = np.mean(np.abs(v) < 1e-10)
+    if magnitude_like > 0.95 and flux_like == 0:
+        return "magnitude"
+    if flux_like > 0.95:
+        return "flambda"
+    raise InputError(f"{where}: cannot tell whether the values are AB magnitudes or f_lambda "
+                     "(declare the unit in the FITS header, or convert the column)")
+
+
+def _to_fnu(values, errors, units, pivot):
+    values = np.asarray(values, dtype=float)
+    errors = np.asarray(errors, dtype=float)
+    if units == "magnitude":
+        bad = ~np.isfinite(values) | np.isin(values, _SENTINELS) | (values > 40) | (values < 0)
+        fnu = fnu_from_ab(np.where(bad, np.nan, values))
+        err = 0.4 * np.log(10.0) * fnu * np.where(np.isin(errors, _SENTINELS), np.nan, errors)
+    else:
+        bad = ~np.isfinite(values) | (values <= 0)
+        fnu = np.where(bad, np.nan, values) * pivot ** 2 / C_ANGSTROM_PER_S
+        err = errors * pivot ** 2 / C_ANGSTROM_PER_S
+    bad |= ~np.isfinite(err) | (err <= 0)
+    return np.where(bad, np.nan, fnu), np.where(bad, np.nan, err)
+
+
+def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None) -> pd.DataFrame:
+    """Read a J-PAS catalogue into a table of f_ν per band.
+
+    Parameters
+    ----------
+    path : path
+        CSV, FITS or Parquet file.
+    prefix : str
+        Photometry prefix of the flux columns (``APER_COR_3_0`` or ``AUTO`` …).
+    id_column : str, optional
+        Column holding a unique object id; default ``TILE_ID``-``NUMBER`` if present,
+        else ``NUMBER``, else the row number.
+
+    Returns
+    -------
+    DataFrame with ``JPAS_ID`` (str), ``RA``, ``DEC`` [deg], ``FNU_{band}`` and
+    ``FNU_{band}_ERR`` [erg s⁻¹ cm⁻² Hz⁻¹] for J0378…J0910 and iSDSS (NaN = missing),
+    ``MAG_i`` (total iSDSS AB, NaN if missing) and ``MAG_i_ERR``, ``MAG_G…MAG_W2`` and ``_ERR`` when present,
+    ``MORPHTYPE`` when present, ``N_NB_OBSERVED``.
+    """
+    available = list_columns(path)
+    flux_cols = [f"{prefix}_{b}" for b in JPAS_CATALOGUE_BANDS]
+    need = ["ALPHA_J2000", "DELTA_J2000"] + [c + e for c in flux_cols for e in ("", "_ERR")]
+    optional = ["TILE_ID", "NUMBER", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "MORPHTYPE", *(id_column and [id_column] or []),
+                *[f"FLAGS_{b}" for b in JPAS_CATALOGUE_BANDS],
+                *[c + e for c in LEGACY_MAGNITUDES for e in ("", "_ERR")]]
+    frame = read_table(path, columns=need + [c for c in optional if c in available])
+    if len(frame) == 0:
+        raise InputError(f"{path}: the catalogue is empty")
+    units = table_units(path)
+    out = {"JPAS_ID": _object_ids(frame, id_column, path),
+           "RA": frame["ALPHA_J2000"].to_numpy(float), "DEC": frame["DELTA_J2000"].to_numpy(float)}
+    n_obs = np.zeros(len(frame), dtype=np.int16)
+    for band, col in zip(JPAS_CATALOGUE_BANDS, flux_cols):
+        kind = detect_flux_units(frame[col], units.get(col), where=f"{path}: column '{col}'")
+        fnu, err = _to_fnu(frame[col], frame[f"{col}_ERR"], kind, load_filter(band).pivot_wavelength)
+        if f"FLAGS_{band}" in frame:
+            flagged = frame[f"FLAGS_{band}"].to_numpy() != 0
+            fnu[flagged] = np.nan
+            err[flagged] = np.nan
+        out[f"FNU_{band}"], out[f"FNU_{band}_ERR"] = fnu, err
+        if band != "iSDSS":
+            n_obs += np.isfinite(fnu)
+    out["N_NB_OBSERVED"] = n_obs
+    if "MAG_AUTO_iSDSS" in frame:
+        mag = frame["MAG_AUTO_iSDSS"].to_numpy(float)
+        out["MAG_i"] = np.where(np.isfinite(mag) & (mag > 0) & (mag < 40), mag, np.nan)
+    else:
+        out["MAG_i"] = -2.5 * np.log10(out["FNU_iSDSS"]) - 48.60
+    if "MAG_ERR_AUTO_iSDSS" in frame:
+        err = frame["MAG_ERR_AUTO_iSDSS"].to_numpy(float)
+        out["MAG_i_ERR"] = np.where(np.isfinite(out["MAG_i"]) & (err > 0) & (err < 10), err, np.nan)
+    else:
+        out["MAG_i_ERR"] = 1.0857 * out["FNU_iSDSS_ERR"] / out["FNU_iSDSS"]
+    for col in LEGACY_MAGNITUDES:
+        if col in frame:
+            for suffix in ("", "_ERR"):
+                v = frame[col + suffix].to_numpy(float) if col + suffix in frame else np.full(len(frame), np.nan)
+                out[col + suffix] = np.where(np.isfinite(v) & (v > 0) & (v < 40), v, np.nan)
+    if "MORPHTYPE" in frame:
+        out["MORPHTYPE"] = frame["MORPHTYPE"].astype(str).str.strip().replace({"": None, "nan": None})
+    return pd.DataFrame(out)
+
+
+def _object_ids(frame, id_column, path):
+    if id_column:
+        ids = frame[id_column].astype(str)
+    elif "TILE_ID" in frame and "NUMBER" in frame:
+        ids = frame["TILE_ID"].astype(str) + "-" + frame["NUMBER"].astype(str)
+    elif "NUMBER" in frame:
+        ids = frame["NUMBER"].astype(str)
+    else:
+        ids = pd.Series(np.arange(len(frame)).astype(str))
+    duplicated = ids.duplicated(keep=False)
+    if duplicated.any():
+        rows = np.flatnonzero(duplicated.to_numpy())[:5]
+        raise InputError(f"{path}: duplicate object ids {sorted(set(ids.iloc[rows]))} (rows {rows.tolist()})")
+    return ids.to_numpy()
