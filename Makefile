@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# The main job: for now the furthest stage built is the embedded default sky and its QA plots.
+# The main job: for now the furthest stage built is the mock builder on the embedded default sky.
 run: $(STAMP)
 	$(BIN)/ojala sky --preset default --out data/sky-default --seed 42
 	$(BIN)/ojala sky-qa data/sky-default
+	$(BIN)/ojala mocks --sky data/sky-default --out data/mocks-default
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -27,6 +27,30 @@ def _cmd_sky_qa(args):
     print(f"wrote {len(paths)} QA plots to {paths[0].parent if paths else args.out}")
 
 
+def _cmd_mocks(args):
+    import glob
+
+    from .mocks.build import MockInputs, build_mocks
+    from .mocks.qa import mocks_qa
+
+    if args.sky:
+        inputs = MockInputs.from_sky(args.sky, jpas_prefix=args.prefix)
+    else:
+        missing = [f"--{n.replace('_', '-')}" for n in ("desi_zcat", "desi_spectra", "jpas")
+                   if not getattr(args, n)]
+        if missing:
+            raise ValueError(f"give --sky DIR, or the real files: missing {', '.join(missing)}")
+        spectra = sorted(p for pattern in args.desi_spectra for p in glob.glob(pattern))
+        inputs = MockInputs(desi_zcatalog=args.desi_zcat, desi_spectra=spectra, jpas_catalogue=args.jpas,
+                            desi_fastspec=args.desi_fastspec, desi_cigale=args.desi_cigale,
+                            desi_mws=args.desi_mws, desi_bhmass=args.desi_bhmass, jpas_prefix=args.prefix)
+    t0 = time.time()
+    manifest = build_mocks(inputs, args.out, seed=args.seed, radius_arcsec=args.radius)
+    plot = mocks_qa(args.out)
+    rows = ", ".join(f"{f['split']} {f['rows']}" for f in manifest["files"])
+    print(f"mocks in {args.out}: {rows}; QA plot {plot}; {time.time() - t0:.0f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ojala", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -43,6 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sky", help="sky folder made by 'ojala sky'")
     p.add_argument("--out", default=None, help="plot folder (default SKY/qa)")
     p.set_defaults(func=_cmd_sky_qa)
+
+    p = sub.add_parser("mocks", help="DESI spectra + VACs and a J-PAS catalogue -> train / test_synth / "
+                                     "test_real / jpas_unlabelled Parquet tables")
+    p.add_argument("--sky", help="a sky folder made by 'ojala sky' (instead of the --desi-*/--jpas files)")
+    p.add_argument("--out", required=True, help="output folder (MOCKDIR)")
+    p.add_argument("--desi-zcat", help="DESI redshift catalogue (zall/zpix FITS)")
+    p.add_argument("--desi-spectra", nargs="+", help="DESI coadd files (paths or quoted globs)")
+    p.add_argument("--desi-fastspec", help="FastSpecFit VAC")
+    p.add_argument("--desi-cigale", help="CIGALE (AGN/galaxy) VAC")
+    p.add_argument("--desi-mws", help="MWS stellar-parameter VAC")
+    p.add_argument("--desi-bhmass", help="Mg II BH-mass VAC")
+    p.add_argument("--jpas", help="J-PAS catalogue (CSV, FITS or Parquet)")
+    p.add_argument("--prefix", default="APER_COR_3_0", help="J-PAS photometry prefix (APER_COR_3_0, AUTO, ...)")
+    p.add_argument("--radius", type=float, default=1.0, help="cross-match radius [arcsec] (default 1)")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_cmd_mocks)
     return parser
 
 

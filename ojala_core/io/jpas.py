@@ -56,12 +56,14 @@ def _to_fnu(values, errors, units, pivot):
         bad = ~np.isfinite(values) | np.isin(values, _SENTINELS) | (values > 40) | (values < 0)
         fnu = fnu_from_ab(np.where(bad, np.nan, values))
         err = 0.4 * np.log(10.0) * fnu * np.where(np.isin(errors, _SENTINELS), np.nan, errors)
-    else:
-        bad = ~np.isfinite(values) | (values <= 0)
-        fnu = np.where(bad, np.nan, values) * pivot ** 2 / C_ANGSTROM_PER_S
-        err = errors * pivot ** 2 / C_ANGSTROM_PER_S
-    bad |= ~np.isfinite(err) | (err <= 0)
-    return np.where(bad, np.nan, fnu), np.where(bad, np.nan, err)
+        bad |= ~np.isfinite(err) | (err <= 0)
+        return np.where(bad, np.nan, fnu), np.where(bad, np.nan, err)
+    # A measured non-positive flux is a non-detection: the value is missing, but the band
+    # was observed (its error stays), which is what the ≥ 50-filter criterion counts.
+    observed = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
+    fnu = np.where(observed & (values > 0), values, np.nan) * pivot ** 2 / C_ANGSTROM_PER_S
+    err = np.where(observed, errors, np.nan) * pivot ** 2 / C_ANGSTROM_PER_S
+    return fnu, err
 
 
 def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None) -> pd.DataFrame:
@@ -80,7 +82,8 @@ def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None) -> pd.DataF
     Returns
     -------
     DataFrame with ``JPAS_ID`` (str), ``RA``, ``DEC`` [deg], ``FNU_{band}`` and
-    ``FNU_{band}_ERR`` [erg s⁻¹ cm⁻² Hz⁻¹] for J0378…J0910 and iSDSS (NaN = missing),
+    ``FNU_{band}_ERR`` [erg s⁻¹ cm⁻² Hz⁻¹] for J0378…J0910 and iSDSS (NaN = missing; a
+    non-positive flux is missing but keeps its error: the band was observed),
     ``MAG_i`` (total iSDSS AB, NaN if missing) and ``MAG_i_ERR``, ``MAG_G…MAG_W2`` and ``_ERR`` when present,
     ``MORPHTYPE`` when present, ``N_NB_OBSERVED``.
     """
@@ -106,7 +109,7 @@ def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None) -> pd.DataF
             err[flagged] = np.nan
         out[f"FNU_{band}"], out[f"FNU_{band}_ERR"] = fnu, err
         if band != "iSDSS":
-            n_obs += np.isfinite(fnu)
+            n_obs += np.isfinite(err)
     out["N_NB_OBSERVED"] = n_obs
     if "MAG_AUTO_iSDSS" in frame:
         mag = frame["MAG_AUTO_iSDSS"].to_numpy(float)

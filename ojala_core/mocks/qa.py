@@ -1,0 +1,71 @@
+"""QA plot of a mock build: narrow-band S/N vs iSDSS magnitude, mocks against real J-PAS, by class.
+
+Not for the validation of the model (that is the report of the VAC stage).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..io.files import atomic_path
+from ..vocabulary import DEFAULT_VOCABULARY as VOCAB
+
+__all__ = ["mocks_qa", "QA_BANDS"]
+
+QA_BANDS = ("J0378", "J0500", "J0660", "J0910")
+_CLASSES = ("GALAXY", "QSO", "STAR")
+_BINS = np.arange(15.0, 24.01, 0.25)
+
+
+def _median_snr(frame, band):
+    snr = (frame[band] / frame[f"{band}_ERR"]).to_numpy()
+    mag = frame["MAG_i"].to_numpy()
+    ok = np.isfinite(snr) & np.isfinite(mag)
+    idx = np.digitize(mag[ok], _BINS)
+    centres, medians = [], []
+    for k in np.unique(idx):
+        sel = idx == k
+        if 0 < k < len(_BINS) and sel.sum() >= 5:
+            centres.append(0.5 * (_BINS[k - 1] + _BINS[k]))
+            medians.append(np.median(snr[ok][sel]))
+    return np.array(centres), np.array(medians)
+
+
+def mocks_qa(mock_dir, out=None, max_rows=200_000) -> Path:
+    """Write ``qa_snr.png`` (or `out`): median NB S/N vs MAG_i per class, mocks vs real."""
+    mock_dir = Path(mock_dir)
+    columns = ["SPECTYPE", "MAG_i"] + [c for b in QA_BANDS for c in (b, f"{b}_ERR")]
+    train = pd.read_parquet(mock_dir / "train.parquet", columns=columns)
+    if len(train) > max_rows:
+        train = train.sample(max_rows, random_state=0)
+    real = pd.read_parquet(mock_dir / "test_real.parquet", columns=columns)
+    unlabelled = pd.read_parquet(mock_dir / "jpas_unlabelled.parquet", columns=columns[1:])
+
+    fig = Figure(figsize=(12, 3.2 * len(QA_BANDS)), layout="constrained")
+    axes = fig.subplots(len(QA_BANDS), len(_CLASSES), sharex=True, sharey=True, squeeze=False)
+    for row, band in enumerate(QA_BANDS):
+        for col, cls in enumerate(_CLASSES):
+            ax = axes[row, col]
+            for frame, label, style in ((train[train["SPECTYPE"] == cls], "mocks (train)", "-"),
+                                        (real[real["SPECTYPE"] == cls], "real (Test-Real)", "o"),
+                                        (unlabelled, "real J-PAS-only (all classes)", ":")):
+                x, y = _median_snr(frame, band)
+                if len(x):
+                    ax.plot(x, y, style, ms=3, label=f"{label}, n={len(frame)}")
+            ax.axhline(5.0, color="k", lw=0.8)
+            ax.set_yscale("log")
+            ax.set_title(f"{cls}: {band} ({VOCAB[band].pivot_wavelength:.0f} Å)", fontsize=9)
+            if row == len(QA_BANDS) - 1:
+                ax.set_xlabel("MAG_i (iSDSS, AB)")
+            if col == 0:
+                ax.set_ylabel("median S/N of the NB flux")
+            if row == 0 and col == 0:
+                ax.legend(fontsize=7)
+    fig.suptitle("Narrow-band S/N vs iSDSS magnitude: mocks with borrowed errors against real J-PAS")
+    path = Path(out) if out else mock_dir / "qa_snr.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    return path

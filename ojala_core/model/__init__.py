@@ -1,0 +1,1 @@
+"""The OJALA encoder–decoder transformer, its tokeniser and its save/load format."""

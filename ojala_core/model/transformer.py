@@ -1,0 +1,176 @@
+"""The OJALA network: token embedding, wavelength-biased encoder, query decoder, heads.
+
+One forward path serves training and inference (the wavelength attention bias, the
+padding masks and the all-targets-in-one-pass decoder are identical in both). Not for
+tokenising tables or computing losses.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .tokenizer import TokenStatics
+
+__all__ = ["OjalaTransformer", "ModelOutput"]
+
+
+class WavelengthBias(nn.Module):
+    """Relative attention bias from the wavelength separation of two photometric tokens.
+
+    bias_h(i, j) = Σ_k a[h, p(i,j), k] exp(−(Δ_ij / w_k)²), Δ = |log λ_i − log λ_j| (scaled
+    to [0, 1] over 3,000–60,000 Å), p the pair type (narrow–narrow, narrow–broad,
+    broad–broad). Pairs with a non-photometric token get no bias.
+    """
+
+    def __init__(self, n_heads: int, n_kernels: int):
+        super().__init__()
+        self.amplitude = nn.Parameter(torch.zeros(n_heads, 3, n_kernels))
+        self.register_buffer("widths", torch.logspace(math.log10(0.004), math.log10(0.6), n_kernels))
+
+    def forward(self, loglam_q, narrow_q, phot_q, loglam_k, narrow_k, phot_k):
+        # shapes (B, Lq) and (B, Lk) -> (B, H, Lq, Lk)
+        delta = (loglam_q[:, :, None] - loglam_k[:, None, :]).abs()
+        kernels = torch.exp(-(delta[..., None] / self.widths) ** 2)             # (B, Lq, Lk, K)
+        pair = 2 - narrow_q[:, :, None].long() - narrow_k[:, None, :].long()      # 0 nn, 1 nb, 2 bb
+        amp = self.amplitude[:, pair]                                            # (H, B, Lq, Lk, K)
+        bias = (amp * kernels[None]).sum(-1).permute(1, 0, 2, 3)
+        both = (phot_q[:, :, None] & phot_k[:, None, :])[:, None]
+        return bias * both
+
+
+class Attention(nn.Module):
+    def __init__(self, d: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.out = nn.Linear(d, d)
+        self.dropout = dropout
+
+    def forward(self, x_q, x_kv, bias, key_valid):
+        b, lq, d = x_q.shape
+        h = self.n_heads
+        q = self.q(x_q).view(b, lq, h, d // h).transpose(1, 2)
+        k, v = self.kv(x_kv).view(b, -1, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        # Padding is a hard mask (−inf), never scaled; the wavelength bias is added to it.
+        mask = bias.masked_fill(~key_valid[:, None, None, :], float("-inf"))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(b, lq, d))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d: int, hidden: int, dropout: float):
+        super().__init__()
+        self.gate = nn.Linear(d, 2 * hidden)
+        self.out = nn.Linear(hidden, d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        a, g = self.gate(x).chunk(2, dim=-1)
+        return self.out(self.drop(a * F.silu(g)))
+
+
+class Block(nn.Module):
+    """Pre-LN block: attention (self or cross) then feed-forward."""
+
+    def __init__(self, d, n_heads, ffn, dropout):
+        super().__init__()
+        self.norm_q = nn.LayerNorm(d)
+        self.norm_kv = nn.LayerNorm(d)
+        self.attention = Attention(d, n_heads, dropout)
+        self.norm_ffn = nn.LayerNorm(d)
+        self.ffn = SwiGLU(d, ffn, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, memory, bias, key_valid):
+        kv = self.norm_q(x) if memory is None else self.norm_kv(memory)
+        x = x + self.drop(self.attention(self.norm_q(x), kv, bias, key_valid))
+        return x + self.drop(self.ffn(self.norm_ffn(x)))
+
+
+class ModelOutput(dict):
+    """``mean``, ``log_variance`` (B, Q) standardised; ``logits`` (B, Q, C) over all categories;
+    ``embedding`` (B, d) the object embedding."""
+
+
+class OjalaTransformer(nn.Module):
+    """Encoder over context tokens, decoder answering any set of requested tokens at once."""
+
+    def __init__(self, config: ModelConfig, statics: TokenStatics):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        n_tokens = len(statics.is_class)
+        for name, value in vars(statics).items():
+            self.register_buffer(name, value.clone(), persistent=False)
+        self.token_embedding = nn.Embedding(n_tokens, d)
+        self.category_embedding = nn.Embedding(max(statics.total_categories, 1), d)
+        self.value_embedding = nn.Sequential(nn.Linear(3, d), nn.GELU(), nn.Linear(d, d))
+        self.physics_embedding = nn.Sequential(nn.Linear(2, d), nn.GELU(), nn.Linear(d, d))
+        self.query_embedding = nn.Parameter(torch.zeros(d))
+        self.encoder_bias = WavelengthBias(config.n_heads, config.bias_kernels)
+        self.decoder_bias = WavelengthBias(config.n_heads, config.bias_kernels)
+        self.encoder = nn.ModuleList(Block(d, config.n_heads, config.encoder_ffn, config.dropout)
+                                     for _ in range(config.encoder_layers))
+        self.encoder_norm = nn.LayerNorm(d)
+        self.decoder = nn.ModuleList(Block(d, config.n_heads, config.decoder_ffn, config.dropout)
+                                     for _ in range(config.decoder_layers))
+        self.decoder_norm = nn.LayerNorm(d)
+        self.regression_head = nn.Linear(d, 2)
+        self.class_head = nn.Linear(d, max(statics.total_categories, 1))
+
+    def _physics(self, ids):
+        phys = torch.stack([self.log_wavelength[ids], self.is_narrow[ids].float()], dim=-1)
+        return self.physics_embedding(phys) * self.is_photometric[ids, None]
+
+    def encode(self, ids, values, errors, valid):
+        """Encoder outputs (B, L, d) and object embeddings (B, d).
+
+        ids, values, errors, valid : (B, L) context tokens (valid False = padding).
+        """
+        is_class = self.is_class[ids]
+        cats = (self.category_offset[ids] + values.long().clamp(min=0)).clamp(max=self.category_embedding.num_embeddings - 1)
+        numeric = torch.stack([values, errors, (errors > 0).float()], dim=-1)
+        value_part = torch.where(is_class[..., None], self.category_embedding(cats),
+                                 self.value_embedding(torch.where(is_class[..., None], torch.zeros_like(numeric), numeric)))
+        x = self.token_embedding(ids) + value_part + self._physics(ids)
+        lam, nar, pho = self.log_wavelength[ids], self.is_narrow[ids], self.is_photometric[ids]
+        bias = self.encoder_bias(lam, nar, pho, lam, nar, pho)
+        for block in self.encoder:
+            x = block(x, None, bias, valid)
+        x = self.encoder_norm(x)
+        weights = valid.float()[..., None]
+        # Object embedding: mean of the encoded context tokens (padding excluded).
+        embedding = (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return x, embedding
+
+    def decode(self, memory, context_ids, valid, query_ids):
+        """Answers (mean, log_variance, logits) for query tokens (B, Q) in one pass."""
+        q = self.token_embedding(query_ids) + self._physics(query_ids) + self.query_embedding
+        bias = self.decoder_bias(self.log_wavelength[query_ids], self.is_narrow[query_ids],
+                                 self.is_photometric[query_ids], self.log_wavelength[context_ids],
+                                 self.is_narrow[context_ids], self.is_photometric[context_ids])
+        for block in self.decoder:
+            q = block(q, memory, bias, valid)
+        q = self.decoder_norm(q)
+        mean, log_variance = self.regression_head(q).unbind(-1)
+        return mean, log_variance.clamp(-12.0, 8.0), self.class_head(q)
+
+    def forward(self, ids, values, errors, valid, query_ids):
+        memory, embedding = self.encode(ids, values, errors, valid)
+        mean, log_variance, logits = self.decode(memory, ids, valid, query_ids)
+        return ModelOutput(mean=mean, log_variance=log_variance, logits=logits, embedding=embedding)
+
+    def class_logits(self, logits, query_ids):
+        """Logits of each query's own categories, (B, Q, max_categories), −inf where unused."""
+        n_max = int(self.n_categories.max())
+        offsets = self.category_offset[query_ids]
+        idx = offsets[..., None] + torch.arange(n_max, device=logits.device)
+        used = torch.arange(n_max, device=logits.device) < self.n_categories[query_ids][..., None]
+        picked = logits.gather(-1, idx.clamp(max=logits.shape[-1] - 1))
+        return picked.masked_fill(~used, float("-inf"))

@@ -1,0 +1,1 @@
+"""Training logic of OJALA: the masking game, losses, object sampling, domain adaptation."""

@@ -1,0 +1,67 @@
+"""The masking game (paper Sect. 3, DESIGN §8): which tokens an object shows and which it must predict.
+
+For every object: up to 5 targets drawn among its present tokens with inverse-frequency
+weights (rare tokens are targeted more often); if any target is a physical label, every
+label leaves the context (targets are inferred from observations and morphology only);
+the context is a random subset of the rest, rare tokens masked less often, with at least
+5 real tokens guaranteed. Not for packing (see `ojala_core.model.packing`).
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["inverse_frequency_weights", "sample_masks", "MIN_CONTEXT", "N_TARGETS"]
+
+MIN_CONTEXT = 5
+N_TARGETS = 5
+
+
+def inverse_frequency_weights(present: torch.Tensor) -> torch.Tensor:
+    """Per-token weight ∝ 1 / (fraction of objects having the token), mean 1 over present tokens."""
+    frequency = present.float().mean(0)
+    weights = torch.where(frequency > 0, 1.0 / frequency.clamp(min=1e-6), torch.zeros_like(frequency))
+    return weights / weights[frequency > 0].mean()
+
+
+def sample_masks(present, is_label, token_weights, generator=None, n_targets=N_TARGETS, min_context=MIN_CONTEXT):
+    """Context masks and target ids for a batch.
+
+    Parameters
+    ----------
+    present : (B, T) bool      tokens the objects have
+    is_label : (T,) bool       physical labels (mutually exclusive with label targets)
+    token_weights : (T,) float inverse-frequency weights
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    context : (B, T) bool      tokens shown to the encoder (≥ min_context per object that has targets)
+    targets : (B, n_targets) long   target token ids
+    target_valid : (B, n_targets) bool
+    """
+    b, t = present.shape
+    observation = present & ~is_label
+    n_obs = observation.sum(1)
+    # Leave at least min_context observations in the context of every object.
+    k = (n_obs - min_context).clamp(min=0, max=n_targets)
+
+    uniform = torch.rand((b, t), generator=generator, device=present.device).clamp(1e-9, 1 - 1e-9)
+    gumbel = -torch.log(-torch.log(uniform))
+    keys = torch.log(token_weights.clamp(min=1e-9))[None, :] + gumbel
+    keys = keys.masked_fill(~present, float("-inf"))
+    order = torch.argsort(keys, dim=1, descending=True)[:, :n_targets]
+    target_valid = torch.arange(n_targets, device=present.device)[None, :] < k[:, None]
+    chosen = torch.zeros_like(present)
+    chosen.scatter_(1, order, target_valid)
+
+    label_target = (chosen & is_label[None, :]).any(1)
+    candidates = present & ~chosen & ~(label_target[:, None] & is_label[None, :])
+    # Random context size; rare tokens (high weight) are dropped less often.
+    keep_fraction = torch.rand((b, 1), generator=generator, device=present.device) * 0.7 + 0.3
+    rarity = (token_weights / token_weights.max()).clamp(max=1.0)[None, :]
+    keep_prob = 1.0 - (1.0 - keep_fraction) * (1.0 - rarity)
+    u = torch.rand((b, t), generator=generator, device=present.device)
+    u = u.masked_fill(~candidates, 2.0)
+    rank = torch.argsort(torch.argsort(u, dim=1), dim=1)
+    context = candidates & ((u < keep_prob) | (rank < min_context))
+    return context, order, target_valid

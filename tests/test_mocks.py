@@ -1,0 +1,242 @@
+"""The mock builder: synthetic photometry, cross-match, splits, realistic errors, real-data shapes."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+from scipy.stats import ks_2samp
+
+from ojala_core.filters import load_filter
+from ojala_core.io.jpas import read_jpas_catalogue
+from ojala_core.io.tables import InputError
+from ojala_core.mocks.build import MockInputs, build_mocks
+from ojala_core.mocks.crossmatch import crossmatch
+from ojala_core.mocks.errors import RealErrorModel
+from ojala_core.mocks.synthetic import SYNTHETIC_BANDS, CoaddPhotometry
+from ojala_core.photometry import C_ANGSTROM_PER_S, fnu_from_ab
+from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
+
+
+@pytest.fixture(scope="module")
+def mocks(tiny_sky, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mocks")
+    manifest = build_mocks(MockInputs.from_sky(tiny_sky), out, seed=1)
+    return out, manifest
+
+
+def _cameras(flambda_of_wave, dlam=0.8):
+    cams = {}
+    for cam, lo, hi in (("B", 3600.0, 5930.0), ("R", 5660.0, 7720.0), ("Z", 7520.0, 9824.0)):
+        wave = np.arange(lo, hi + 0.1, dlam)
+        flux = flambda_of_wave(wave)[None, :] / 1e-17
+        cams[cam] = (wave, flux.astype(np.float32), np.ones_like(flux, dtype=np.float32))
+    return cams
+
+
+def test_flat_fnu_spectrum_gives_its_fnu_in_every_band():
+    fnu = fnu_from_ab(18.0)
+    result, err = CoaddPhotometry().fnu(_cameras(lambda w: fnu * C_ANGSTROM_PER_S / w ** 2))
+    assert np.allclose(result[0], fnu, rtol=2e-3)
+    assert np.all(err[0] > 0)
+
+
+def test_an_emission_line_adds_its_flux_through_the_filter_transmission():
+    line_flux, centre = 3e-15, 6600.0  # erg/s/cm², inside J0660
+    base = 1e-17
+
+    def spectrum(w):
+        sigma = 2.0
+        return base + line_flux * np.exp(-0.5 * ((w - centre) / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+
+    result, _ = CoaddPhotometry().fnu(_cameras(spectrum, dlam=0.4))
+    continuum, _ = CoaddPhotometry().fnu(_cameras(lambda w: base + 0 * w, dlam=0.4))
+    f = load_filter("J0660")
+    # Hand computation: Δf_ν = F T(λ0) λ0 / ∫ T c/λ dλ.
+    t0 = np.interp(centre, f.wavelength, f.response)
+    expected = line_flux * t0 * centre / np.trapezoid(f.response * C_ANGSTROM_PER_S / f.wavelength, f.wavelength)
+    j = SYNTHETIC_BANDS.index("J0660")
+    assert np.isclose(result[0, j] - continuum[0, j], expected, rtol=0.01)
+
+
+def test_crossmatch_finds_planted_pairs_and_rejects_near_misses():
+    rng = np.random.default_rng(0)
+    ra_d = rng.uniform(150, 151, 200)
+    dec_d = rng.uniform(1, 2, 200)
+    arcsec = 1 / 3600
+    ra_j = np.r_[ra_d[:50] + 0.3 * arcsec, ra_d[50:80] + 1.6 * arcsec, ra_d[0] + 0.6 * arcsec]
+    dec_j = np.r_[dec_d[:50], dec_d[50:80], dec_d[0]]
+    j, d, sep = crossmatch(ra_j, dec_j, ra_d, dec_d, radius_arcsec=1.0)
+    assert sorted(j.tolist()) == list(range(50))         # planted pairs, near misses rejected
+    assert np.array_equal(d, np.arange(50))               # each to its own DESI target
+    assert np.all(sep < 0.35)                             # the 0.6" rival of target 0 lost to the 0.3" one
+    j2, _, _ = crossmatch(ra_j, dec_j, ra_d, dec_d, radius_arcsec=2.0)
+    assert len(j2) == 80
+
+
+def test_splits_have_the_right_domains_and_no_cross_matched_object_is_trained_on(mocks):
+    out, manifest = mocks
+    frames = {s: pd.read_parquet(out / f"{s}.parquet") for s in ("train", "test_synth", "test_real", "jpas_unlabelled")}
+    for split, frame in frames.items():
+        assert set(frame["SPLIT"]) == {split}
+    assert set(frames["train"]["DOMAIN"]) == {"synthetic"} and set(frames["test_real"]["DOMAIN"]) == {"real"}
+    assert not set(frames["train"]["TARGETID"]) & set(frames["test_synth"]["TARGETID"])
+    assert list(frames["test_synth"]["TARGETID"]) == list(frames["test_real"]["TARGETID"])
+    # No training object lies where a Test-Real object does.
+    j, _, _ = crossmatch(frames["test_real"]["RA"], frames["test_real"]["DEC"],
+                         frames["train"]["RA"], frames["train"]["DEC"], 1.0)
+    assert len(j) == 0
+    rows = {f["split"]: f["rows"] for f in manifest["files"]}
+    assert rows == {s: len(f) for s, f in frames.items()}
+    for frame in frames.values():
+        observed = frame[[f"{b}_ERR" for b in V.narrow_bands]].notna().sum(axis=1)
+        assert observed.min() >= 50
+
+
+def test_mock_tables_hold_token_columns_with_errors_and_labels(mocks):
+    out, _ = mocks
+    train = pd.read_parquet(out / "train.parquet")
+    for name in V.narrow_bands + ["MAG_i", "MAG_G", "MAG_W2", "Z_GAL", "LOGM", "HALPHA_6562_EW", "TEFF"]:
+        assert name in train and f"{name}_ERR" in train
+    assert {"MORPHTYPE", "SPECTYPE", "TARGETID", "JPAS_ID", "RA", "DEC"} <= set(train.columns)
+    galaxies = train[train["SPECTYPE"] == "GALAXY"]
+    assert galaxies["Z_GAL"].notna().mean() > 0.95 and galaxies["TEFF"].isna().all()
+    # Missing is missing: no zeros or sentinels standing in for absent values.
+    assert not (train[V.narrow_bands] == 0).any().any()
+    assert not (train[["MAG_i", "MAG_G", "MAG_R"]] > 40).any().any()
+
+
+def test_synthetic_colours_of_test_synth_follow_test_real_up_to_the_designed_offsets(mocks, tiny_sky):
+    out, _ = mocks
+    synth = pd.read_parquet(out / "test_synth.parquet")
+    real = pd.read_parquet(out / "test_real.parquet")
+    stars = (synth["SPECTYPE"] == "STAR").to_numpy()
+    band = "J0660"
+    diff = -2.5 * np.log10(real.loc[stars, band] / synth.loc[stars, band])
+    system = json.loads((tiny_sky / "jpas" / "real-system.json").read_text())
+    bands = system["bands"]
+    piv = np.array([load_filter(b).pivot_wavelength for b in bands])
+    offsets = np.array(system["zero_point_offsets"]) + system["tilt_mag_per_1000A"] * (piv - 6500) / 1000
+    designed = offsets[bands.index(band)] - offsets[bands.index("iSDSS")]
+    assert abs(np.nanmedian(diff) - designed) < 0.03
+
+
+def _error_model(real):
+    nb = V.narrow_bands
+    wave = np.array([V[b].pivot_wavelength for b in nb])
+    return RealErrorModel(real[nb].to_numpy(), real[[f"{b}_ERR" for b in nb]].to_numpy(),
+                          real["MAG_i"].to_numpy(), real["MAG_i_ERR"].to_numpy(), wave)
+
+
+def test_mock_errors_match_the_real_catalogue_within_magnitude_bins_and_random_ones_do_not(mocks):
+    out, _ = mocks
+    # Errors depend on more than magnitude (extended galaxies have larger ratio errors), so
+    # the mocks are compared with real photometry of the same DESI-selected population.
+    real = pd.read_parquet(out / "test_real.parquet")
+    everything = pd.concat([real, pd.read_parquet(out / "jpas_unlabelled.parquet")])
+    train = pd.read_parquet(out / "train.parquet")
+    band = "J0660"
+
+    def worst_p(mock_err, mock_mag):
+        ps = []
+        for lo in np.arange(17.0, 22.0, 0.5):
+            a = mock_err[(mock_mag >= lo) & (mock_mag < lo + 0.5)]
+            b = real.loc[(real["MAG_i"] >= lo) & (real["MAG_i"] < lo + 0.5), f"{band}_ERR"].dropna()
+            a = a[np.isfinite(a)]
+            if len(a) >= 30 and len(b) >= 30:
+                ps.append(ks_2samp(np.log10(a), np.log10(b)).pvalue)
+        assert len(ps) >= 4
+        return min(ps)
+
+    assert worst_p(train[f"{band}_ERR"].to_numpy(), train["MAG_i"].to_numpy()) > 1e-3
+    # Control: the same search, but each mock at a random magnitude of the catalogue.
+    model = _error_model(everything)
+    rng = np.random.default_rng(0)
+    nb = V.narrow_bands
+    shuffled_mag = rng.permutation(everything["MAG_i"].dropna().to_numpy())[: len(train)]
+    _, err, _, _ = model.perturb(rng, train[nb].to_numpy(), shuffled_mag)
+    assert worst_p(err[:, nb.index(band)], train["MAG_i"].to_numpy()[: len(err)]) < 1e-4
+
+
+def test_rebuilding_resumes_from_parts(tiny_sky, mocks, tmp_path):
+    import shutil
+
+    out, _ = mocks
+    copy = tmp_path / "m"
+    shutil.copytree(out, copy)
+    parts = sorted((copy / "parts").glob("*.parquet"))
+    before = {p.name: p.stat().st_mtime_ns for p in parts}
+    parts[2].unlink()
+    build_mocks(MockInputs.from_sky(tiny_sky), copy, seed=1)
+    after = {p.name: p.stat().st_mtime_ns for p in sorted((copy / "parts").glob("*.parquet"))}
+    assert [n for n in after if after[n] != before[n]] == [parts[2].name]
+    pd.testing.assert_frame_equal(pd.read_parquet(copy / "train.parquet"), pd.read_parquet(out / "train.parquet"))
+
+
+# Real-data shapes -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def jpas_frame(tiny_sky):
+    return Table.read(tiny_sky / "jpas" / "jpas-catalogue.fits").to_pandas()
+
+
+def test_a_csv_catalogue_without_units_reads_like_the_fits_one(tiny_sky, jpas_frame, tmp_path):
+    csv = tmp_path / "jpas.csv"
+    jpas_frame.to_csv(csv, index=False)
+    from_csv = read_jpas_catalogue(csv)
+    from_fits = read_jpas_catalogue(tiny_sky / "jpas" / "jpas-catalogue.fits")
+    assert np.allclose(from_csv["FNU_J0660"], from_fits["FNU_J0660"], rtol=1e-5, equal_nan=True)
+
+
+def test_auto_prefix_and_ab_magnitude_columns_work_without_code_changes(tiny_sky, jpas_frame, tmp_path):
+    mags = {c: jpas_frame[c] for c in ("TILE_ID", "NUMBER", "ALPHA_J2000", "DELTA_J2000", "MAG_AUTO_iSDSS")}
+    for band in V.narrow_bands + ["iSDSS"]:
+        mags[f"FLAGS_{band}"] = jpas_frame[f"FLAGS_{band}"]
+        f = jpas_frame[f"AUTO_{band}"].to_numpy() * load_filter(band).pivot_wavelength ** 2 / C_ANGSTROM_PER_S
+        e = jpas_frame[f"AUTO_{band}_ERR"].to_numpy() * load_filter(band).pivot_wavelength ** 2 / C_ANGSTROM_PER_S
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.where(f > 0, -2.5 * np.log10(f) - 48.6, 99.0)
+            me = np.where(f > 0, 1.0857 * e / f, 99.0)
+        mags[f"AUTO_{band}"], mags[f"AUTO_{band}_ERR"] = m, me
+    path = tmp_path / "jpas_mag.csv"
+    pd.DataFrame(mags).to_csv(path, index=False)
+    from_mags = read_jpas_catalogue(path, prefix="AUTO")
+    from_flux = read_jpas_catalogue(tiny_sky / "jpas" / "jpas-catalogue.fits", prefix="AUTO")
+    assert np.allclose(from_mags["FNU_J0500"], from_flux["FNU_J0500"], rtol=1e-4, equal_nan=True)
+    assert from_mags["FNU_J0500"].isna().sum() == from_flux["FNU_J0500"].isna().sum()
+
+
+def test_missing_or_misspelt_column_gives_one_error_naming_it(jpas_frame, tmp_path):
+    path = tmp_path / "bad.csv"
+    jpas_frame.rename(columns={"APER_COR_3_0_J0660": "APER_COR_3_0_J066"}).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"bad.csv: missing column 'APER_COR_3_0_J0660' \(did you mean 'APER_COR_3_0_J066'"):
+        read_jpas_catalogue(path)
+
+
+def test_ambiguous_units_are_refused(jpas_frame, tmp_path):
+    path = tmp_path / "odd.csv"
+    frame = jpas_frame.copy()
+    frame["APER_COR_3_0_J0400"] = np.linspace(0.5, 3.0, len(frame))  # neither f_lambda nor AB magnitudes
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match="APER_COR_3_0_J0400.*cannot tell"):
+        read_jpas_catalogue(path)
+
+
+def test_duplicate_jpas_ids_are_reported_with_their_rows(jpas_frame, tmp_path):
+    path = tmp_path / "dup.csv"
+    frame = jpas_frame.copy()
+    frame.loc[5, ["TILE_ID", "NUMBER"]] = frame.loc[2, ["TILE_ID", "NUMBER"]].to_numpy()
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"duplicate object ids .* \(rows \[2, 5\]\)"):
+        read_jpas_catalogue(path)
+
+
+def test_a_vac_missing_a_desi_column_is_named(tiny_sky, tmp_path):
+    fsf = Table.read(tiny_sky / "desi" / "vac" / "fastspec-ojala.fits")
+    fsf.remove_column("HALPHA_EW_IVAR")
+    path = tmp_path / "fastspec.fits"
+    fsf.write(path)
+    inputs = MockInputs.from_sky(tiny_sky)
+    inputs.desi_fastspec = str(path)
+    with pytest.raises(InputError, match="missing column 'HALPHA_EW_IVAR'"):
+        build_mocks(inputs, tmp_path / "m")
