@@ -19,6 +19,7 @@ from .. import __version__
 from ..io.files import count_rows, write_fits_table, write_json, write_parquet
 from ..photometry import ab_from_nanomaggies
 from .desi import LEGACY_BANDS
+from .galaxies import import_bagpipes
 from .generate import ShardSpec, build_shard
 from .jpas_system import APERTURE_PREFIX, JPAS_BANDS, TOTAL_PREFIX, JpasFootprint, JpasObservingSystem
 from .populations import PRESETS, SKY_POPULATIONS, SkyPreset
@@ -97,6 +98,7 @@ def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -
     todo = [s for s in shards if not _shard_is_done(out_dir, s)]
     log.info("sky %s: %d shards, %d to build", preset, len(shards), len(todo))
     t0 = time.time()
+    import_bagpipes()
     args = (config, seed, out_dir, footprint, system)
     with tqdm(total=sum(s.size for s in shards), initial=sum(s.size for s in shards if s not in todo),
               unit="obj", desc=f"sky {preset}") as bar:

@@ -15,7 +15,7 @@ import numpy as np
 from ..constants import (AGN_BALMER_DECREMENT, CALZETTI_K, CALZETTI_RV, COSMOLOGY,
                          EMISSION_LINES)
 
-__all__ = ["GALAXY_SAMPLES", "sample_galaxy_population", "GalaxySpectrumEngine",
+__all__ = ["GALAXY_SAMPLES", "sample_galaxy_population", "GalaxySpectrumEngine", "import_bagpipes",
            "speagle14_log_sfr", "MEASURED_LINES"]
 
 # The four lines OJALA predicts (FastSpecFit prefixes).
@@ -152,6 +152,14 @@ def sample_galaxy_population(rng, n, sample="BGS", z=None):
     }
 
 
+def import_bagpipes():
+    """Import bagpipes quietly (it prints to stdout and, on its very first import, writes an
+    IGM table into its package folder: do this once before forking workers)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        import bagpipes
+    return bagpipes
+
+
 def _components(p, i):
     log_sfr = p["LOGSFR_TARGET"][i]
     # Constant SF over the last 100 Myr carries the SFR; an older delayed-τ burst carries the mass.
@@ -187,8 +195,7 @@ class GalaxySpectrumEngine:
     """
 
     def __init__(self):
-        with contextlib.redirect_stdout(io.StringIO()):
-            import bagpipes
+        bagpipes = import_bagpipes()
         comps = _components(sample_galaxy_population(np.random.default_rng(0), 1), 0)
         self._model = bagpipes.model_galaxy(comps, spec_wavs=np.arange(3000.0, 10000.0, 10.0))
         self._model.spec_wavs = None
