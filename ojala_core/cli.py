@@ -51,6 +51,23 @@ def _cmd_mocks(args):
     print(f"mocks in {args.out}: {rows}; QA plot {plot}; {time.time() - t0:.0f} s")
 
 
+def _cmd_evaluate(args):
+    import json
+
+    from .evaluation import evaluate_table
+    from .model.pretrained import Ojala
+    from .train.run import read_split
+
+    model = Ojala.from_pretrained(args.model)
+    scores = {split: evaluate_table(model, read_split(args.mocks, split), args.mag_limit)
+              for split in ("test_synth", "test_real")}
+    text = json.dumps(scores, indent=1)
+    if args.out:
+        from .io.files import write_json
+        write_json(args.out, scores)
+    print(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ojala", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -83,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--radius", type=float, default=1.0, help="cross-match radius [arcsec] (default 1)")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_cmd_mocks)
+
+    p = sub.add_parser("evaluate", help="headline scores of a model on Test-Synth and Test-Real (JSON)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--mocks", required=True)
+    p.add_argument("--mag-limit", type=float, default=21.0, help="MAG_i limit (default 21)")
+    p.add_argument("--out", help="also write the scores to this JSON file")
+    p.set_defaults(func=_cmd_evaluate)
+
+    from training import expand, finetune, train
+
+    for name, module, text in (("train", train, "train a model on mocks (Lightning; CPU default, GPU if present)"),
+                               ("finetune", finetune, "fit a light head on frozen embeddings (e.g. LOG_MBH)"),
+                               ("expand", expand, "add tokens to a trained model, keeping its weights")):
+        p = sub.add_parser(name, help=text)
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
     return parser
 
 

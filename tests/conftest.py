@@ -12,3 +12,12 @@ def tiny_sky(tmp_path_factory):
     path = tmp_path_factory.mktemp("sky") / "tiny"
     build_sky(path, "tiny", 42, workers=2)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_mocks(tiny_sky, tmp_path_factory):
+    """(folder, manifest) of the mocks of the tiny sky (seed 1)."""
+    from ojala_core.mocks.build import MockInputs, build_mocks
+
+    out = tmp_path_factory.mktemp("mocks")
+    return out, build_mocks(MockInputs.from_sky(tiny_sky), out, seed=1)

@@ -19,10 +19,8 @@ from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
 
 
 @pytest.fixture(scope="module")
-def mocks(tiny_sky, tmp_path_factory):
-    out = tmp_path_factory.mktemp("mocks")
-    manifest = build_mocks(MockInputs.from_sky(tiny_sky), out, seed=1)
-    return out, manifest
+def mocks(tiny_mocks):
+    return tiny_mocks
 
 
 def _cameras(flambda_of_wave, dlam=0.8):

@@ -31,15 +31,18 @@ class WavelengthBias(nn.Module):
         self.amplitude = nn.Parameter(torch.zeros(n_heads, 3, n_kernels))
         self.register_buffer("widths", torch.logspace(math.log10(0.004), math.log10(0.6), n_kernels))
 
-    def forward(self, loglam_q, narrow_q, phot_q, loglam_k, narrow_k, phot_k):
-        # shapes (B, Lq) and (B, Lk) -> (B, H, Lq, Lk)
-        delta = (loglam_q[:, :, None] - loglam_k[:, None, :]).abs()
-        kernels = torch.exp(-(delta[..., None] / self.widths) ** 2)             # (B, Lq, Lk, K)
-        pair = 2 - narrow_q[:, :, None].long() - narrow_k[:, None, :].long()      # 0 nn, 1 nb, 2 bb
-        amp = self.amplitude[:, pair]                                            # (H, B, Lq, Lk, K)
-        bias = (amp * kernels[None]).sum(-1).permute(1, 0, 2, 3)
-        both = (phot_q[:, :, None] & phot_k[:, None, :])[:, None]
-        return bias * both
+    def table(self, log_wavelength, narrow, photometric):
+        """Bias between every pair of vocabulary tokens, (H, T, T): wavelengths are per token."""
+        delta = (log_wavelength[:, None] - log_wavelength[None, :]).abs()
+        kernels = torch.exp(-(delta[..., None] / self.widths) ** 2)               # (T, T, K)
+        pair = 2 - narrow[:, None].long() - narrow[None, :].long()                 # 0 nn, 1 nb, 2 bb
+        amplitude = self.amplitude[:, pair]                                        # (H, T, T, K)
+        both = photometric[:, None] & photometric[None, :]
+        return (amplitude * kernels).sum(-1) * both
+
+    def forward(self, table, ids_q, ids_k):
+        """Bias (B, H, Lq, Lk) for query and key token ids (B, Lq), (B, Lk)."""
+        return table[:, ids_q[:, :, None], ids_k[:, None, :]].permute(1, 0, 2, 3)
 
 
 class Attention(nn.Module):
@@ -139,8 +142,8 @@ class OjalaTransformer(nn.Module):
         value_part = torch.where(is_class[..., None], self.category_embedding(cats),
                                  self.value_embedding(torch.where(is_class[..., None], torch.zeros_like(numeric), numeric)))
         x = self.token_embedding(ids) + value_part + self._physics(ids)
-        lam, nar, pho = self.log_wavelength[ids], self.is_narrow[ids], self.is_photometric[ids]
-        bias = self.encoder_bias(lam, nar, pho, lam, nar, pho)
+        table = self.encoder_bias.table(self.log_wavelength, self.is_narrow, self.is_photometric)
+        bias = self.encoder_bias(table, ids, ids)
         for block in self.encoder:
             x = block(x, None, bias, valid)
         x = self.encoder_norm(x)
@@ -152,9 +155,8 @@ class OjalaTransformer(nn.Module):
     def decode(self, memory, context_ids, valid, query_ids):
         """Answers (mean, log_variance, logits) for query tokens (B, Q) in one pass."""
         q = self.token_embedding(query_ids) + self._physics(query_ids) + self.query_embedding
-        bias = self.decoder_bias(self.log_wavelength[query_ids], self.is_narrow[query_ids],
-                                 self.is_photometric[query_ids], self.log_wavelength[context_ids],
-                                 self.is_narrow[context_ids], self.is_photometric[context_ids])
+        table = self.decoder_bias.table(self.log_wavelength, self.is_narrow, self.is_photometric)
+        bias = self.decoder_bias(table, query_ids, context_ids)
         for block in self.decoder:
             q = block(q, memory, bias, valid)
         q = self.decoder_norm(q)

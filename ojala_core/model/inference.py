@@ -1,0 +1,108 @@
+"""High-level inference: a table of whatever columns objects have in, predictions out.
+
+Encoder once per object, all requested tokens answered in one decoder pass, batched and
+deterministic (eval mode, no dropout). Not for training.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..vocabulary import CLASS
+from .packing import pack_tokens
+from .pretrained import Ojala
+
+__all__ = ["predict", "predict_stream", "DEFAULT_TARGETS"]
+
+DEFAULT_TARGETS = ("SPECTYPE", "Z_GAL", "Z_QSO", "LOGM", "LOGSFR", "HALPHA_6562_EW", "HBETA_4861_EW",
+                   "OIII_5007_EW", "NII_6584_EW", "HALPHA_CONT", "HBETA_CONT", "TEFF", "LOGG", "FEH", "ALPHAFE")
+
+
+@torch.no_grad()
+def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] = DEFAULT_TARGETS,
+            context: Iterable[str] | None = None, batch_size: int = 256, embeddings: bool = True):
+    """Predict `targets` for every row of `table`.
+
+    Parameters
+    ----------
+    model : Ojala
+    table : DataFrame (or anything `pandas.DataFrame` accepts, e.g. an Arrow table)
+        Columns named by the vocabulary (value, optional ``_ERR``); others are ignored.
+    targets : token names to predict (class tokens give probabilities) and fine-tuned heads.
+    context : token names the model may see; default every non-label token present.
+    batch_size : int
+
+    Returns
+    -------
+    predictions : DataFrame
+        ``NAME`` and ``NAME_ERR`` (1σ of the predictive Gaussian, physical units) for
+        regression tokens; ``NAME`` (most probable class) and ``P_NAME_{CLASS}`` for class
+        tokens; ``N_CONTEXT`` (tokens seen). Rows with no usable token get NaN.
+    embedding : ndarray (n, d_model) float32, or None
+    """
+    if not isinstance(table, pd.DataFrame):
+        table = table.to_pandas() if hasattr(table, "to_pandas") else pd.DataFrame(table)
+    model.eval()
+    vocab = model.vocabulary
+    targets = list(targets)
+    token_targets = [t for t in targets if t not in model.heads]
+    head_targets = [t for t in targets if t in model.heads]
+    query = torch.tensor([vocab.index(t) for t in token_targets], dtype=torch.long)
+    allowed = torch.zeros(len(vocab), dtype=torch.bool)
+    if context is None:
+        allowed[:] = ~model.net.is_label
+    else:
+        allowed[[vocab.index(t) for t in context]] = True
+
+    tokens = model.tokenizer.encode(table)
+    n = len(table)
+    means = np.full((n, len(token_targets)), np.nan, dtype=np.float32)
+    logvars = np.full_like(means, np.nan)
+    max_cat = int(model.net.n_categories.max()) if len(vocab) else 1
+    probs = np.full((n, len(token_targets), max(max_cat, 1)), np.nan, dtype=np.float32)
+    emb = np.full((n, model.config.d_model), np.nan, dtype=np.float32)
+    n_context = np.zeros(n, dtype=np.int32)
+    head_out = {f"{name}{suffix}": np.full(n, np.nan) for name in head_targets for suffix in ("", "_ERR")}
+    for start in range(0, n, batch_size):
+        sl = slice(start, start + batch_size)
+        mask = tokens.present[sl] & allowed[None, :]
+        ok = mask.any(1)
+        n_context[sl] = mask.sum(1).numpy()
+        if not ok.any():
+            continue
+        rows = torch.nonzero(ok).squeeze(1)
+        ids, v, e, valid = pack_tokens(mask[rows], tokens.values[sl][rows], tokens.errors[sl][rows])
+        memory, embedding = model.net.encode(ids, v, e, valid)
+        idx = start + rows.numpy()
+        emb[idx] = embedding.numpy()
+        if len(query):
+            q = query[None, :].expand(len(rows), -1)
+            mean, log_var, logits = model.net.decode(memory, ids, valid, q)
+            means[idx], logvars[idx] = mean.numpy(), log_var.numpy()
+            probs[idx] = torch.softmax(model.net.class_logits(logits, q), dim=-1).numpy()
+        for name in head_targets:
+            mu, sigma = model.heads[name].physical(embedding)
+            head_out[name][idx], head_out[f"{name}_ERR"][idx] = mu.numpy(), sigma.numpy()
+    out = {"N_CONTEXT": n_context}
+    for j, name in enumerate(token_targets):
+        token = vocab[name]
+        if token.kind == CLASS:
+            p = probs[:, j, :len(token.categories)]
+            for k, cat in enumerate(token.categories):
+                out[f"P_{name}_{cat}"] = p[:, k]
+            best = np.where(np.isfinite(p).all(1), np.nanargmax(np.nan_to_num(p, nan=-1), axis=1), -1)
+            out[name] = np.where(best >= 0, np.array(token.categories, dtype=object)[best], None)
+        else:
+            value, sigma = model.tokenizer.decode(vocab.index(name), means[:, j], logvars[:, j])
+            out[name], out[f"{name}_ERR"] = value, sigma
+    out.update(head_out)
+    return pd.DataFrame(out, index=table.index), (emb if embeddings else None)
+
+
+def predict_stream(model: Ojala, tables: Iterable[pd.DataFrame], **kwargs) -> Iterator[tuple]:
+    """`predict` over an iterable of tables (e.g. Parquet row groups), one result per table."""
+    for table in tables:
+        yield predict(model, table, **kwargs)

@@ -1,0 +1,96 @@
+"""Run a training: read the mock tables, fit the normalisation, train with Lightning, save the model.
+
+Not for the step logic (see `module`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+from ..io.tables import InputError
+from ..model.config import MODEL_PRESETS
+from ..model.pretrained import Ojala
+from ..model.tokenizer import Normalisation, TokenTable
+from ..vocabulary import DEFAULT_VOCABULARY
+from .config import TrainConfig
+from .masking import inverse_frequency_weights
+from .module import EVAL_SPLITS, OjalaLightning
+from .sampling import object_weights
+
+__all__ = ["train_model", "read_split"]
+
+log = logging.getLogger(__name__)
+
+
+def read_split(mock_dir, split) -> pd.DataFrame:
+    path = Path(mock_dir) / f"{split}.parquet"
+    if not path.exists():
+        raise InputError(f"{path}: not found; build the mocks first ('ojala mocks')")
+    return pd.read_parquet(path)
+
+
+def _dataset(table: TokenTable) -> TensorDataset:
+    return TensorDataset(table.values, table.errors, table.present)
+
+
+def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | None = None,
+                resume: bool = False, accelerator: str = "auto") -> Ojala:
+    """Train a model on `mock_dir` and save it (config.json + model.safetensors) in `out_dir`.
+
+    Checkpoints go to ``out_dir/checkpoints`` (``last.ckpt`` is what --resume continues),
+    metrics to ``out_dir/logs/*/metrics.csv``.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(config.seed, workers=True)
+    train = read_split(mock_dir, "train")
+    normalisation = Normalisation.fit(train, DEFAULT_VOCABULARY)
+    model = Ojala(MODEL_PRESETS[config.preset], DEFAULT_VOCABULARY, normalisation)
+    tokens = model.tokenizer.encode(train)
+    weights = object_weights(train, seed=config.seed)
+    real = model.tokenizer.encode(read_split(mock_dir, "jpas_unlabelled")) if config.domain_adaptation else None
+    rng = np.random.default_rng(config.seed)
+    evals = []
+    for split in EVAL_SPLITS:
+        frame = read_split(mock_dir, split)
+        pick = np.sort(rng.choice(len(frame), min(len(frame), config.eval_objects), replace=False))
+        evals.append(DataLoader(_dataset(model.tokenizer.encode(frame.iloc[pick])), batch_size=512))
+    sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), num_samples=len(train),
+                                    replacement=True, generator=torch.Generator().manual_seed(config.seed))
+    loader = DataLoader(_dataset(tokens), batch_size=config.batch_size, sampler=sampler, drop_last=True)
+    module = OjalaLightning(model, config, inverse_frequency_weights(tokens.present), real)
+
+    gpus = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 0
+    checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True,
+                                 every_n_train_steps=config.eval_every_steps)
+    trainer = L.Trainer(
+        max_steps=config.max_steps, max_time={"minutes": max_minutes} if max_minutes else None,
+        accelerator=accelerator, devices="auto", strategy="ddp" if gpus > 1 else "auto",
+        precision="bf16-mixed" if gpus else "32-true", gradient_clip_val=1.0,
+        val_check_interval=config.eval_every_steps, check_val_every_n_epoch=None,
+        logger=CSVLogger(out_dir, name="logs"), callbacks=[checkpoint],
+        log_every_n_steps=max(1, min(50, config.eval_every_steps // 2)),
+        enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    last = out_dir / "checkpoints" / "last.ckpt"
+    t0 = time.time()
+    trainer.fit(module, train_dataloaders=loader, val_dataloaders=evals,
+                ckpt_path=str(last) if resume and last.exists() else None)
+    model.info = {"train_config": config.to_dict(), "mock_dir": str(mock_dir),
+                  "mock_manifest": json.loads((Path(mock_dir) / "manifest.json").read_text()).get("inputs", {}).get("source_manifest", {}),
+                  "steps": int(trainer.global_step), "seconds_this_run": round(time.time() - t0, 1),
+                  "n_parameters": model.n_parameters(), "n_train_objects": len(train)}
+    if trainer.is_global_zero:
+        model.save_pretrained(out_dir)
+    return model

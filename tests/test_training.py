@@ -1,0 +1,65 @@
+"""Training end to end on the tiny mocks: Lightning run, resume, --no-da, fine-tuning a head."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ojala_core.metrics import sigma_nmad
+from ojala_core.model.inference import predict
+from ojala_core.model.pretrained import Ojala
+from ojala_core.train.config import TrainConfig
+from ojala_core.train.finetune import finetune_head
+from ojala_core.train.run import train_model
+from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
+
+CONFIG = dict(preset="tiny", batch_size=32, max_steps=40, eval_every_steps=20, eval_objects=200, warmup_steps=5)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_mocks, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    train_model(tiny_mocks[0], out, TrainConfig(**CONFIG))
+    return out
+
+
+def test_training_writes_weights_checkpoints_and_a_metric_log(trained):
+    model = Ojala.from_pretrained(trained, expected_vocabulary=V)
+    assert model.info["steps"] == 40 and model.info["train_config"]["domain_adaptation"]
+    assert (trained / "checkpoints" / "last.ckpt").exists()
+    log = pd.read_csv(next(trained.glob("logs/*/metrics.csv")))
+    assert {"train/loss", "train/mmd2", "test_real/weighted_f1", "test_synth/Z_GAL_sigma_nmad"} <= set(log.columns)
+    assert log["test_real/weighted_f1"].notna().sum() == 2          # evaluated every 20 steps
+
+
+def test_resume_continues_from_the_last_checkpoint(trained, tiny_mocks, tmp_path):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(trained, copy)
+    model = train_model(tiny_mocks[0], copy, TrainConfig(**{**CONFIG, "max_steps": 60}), resume=True)
+    assert model.info["steps"] == 60
+    log = pd.concat(pd.read_csv(p) for p in copy.glob("logs/*/metrics.csv"))
+    assert log["step"].max() >= 59
+
+
+def test_no_da_ablation_trains_without_the_mmd_term(tiny_mocks, tmp_path):
+    model = train_model(tiny_mocks[0], tmp_path, TrainConfig(**{**CONFIG, "max_steps": 10, "domain_adaptation": False}))
+    log = pd.read_csv(next(tmp_path.glob("logs/*/metrics.csv")))
+    assert "train/mmd2" not in log.columns
+    assert not model.info["train_config"]["domain_adaptation"]
+
+
+def test_a_fine_tuned_bh_mass_head_beats_the_spread_of_the_labels(trained, tiny_mocks, tmp_path):
+    model = Ojala.from_pretrained(trained)
+    train = pd.read_parquet(tiny_mocks[0] / "train.parquet")
+    result = finetune_head(model, train, "LOG_MBH", steps=400)
+    assert result["n_objects"] > 30
+    model.save_pretrained(tmp_path / "ft")
+    again = Ojala.from_pretrained(tmp_path / "ft")
+    qso = train[np.isfinite(train["LOG_MBH"])]
+    pred, _ = predict(again, qso, targets=["LOG_MBH"])
+    residual = pred["LOG_MBH"].to_numpy() - qso["LOG_MBH"].to_numpy()
+    assert np.isfinite(residual).all() and (pred["LOG_MBH_ERR"] > 0).all()
+    assert sigma_nmad(residual) < np.std(qso["LOG_MBH"])
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["heads"]["LOG_MBH"]

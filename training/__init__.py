@@ -1,0 +1,1 @@
+"""Training entry points behind ``ojala train``, ``ojala finetune`` and ``ojala expand``; configs in configs/."""
