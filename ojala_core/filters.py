@@ -78,16 +78,22 @@ def _distribution_file(distribution: str, relative: str) -> Path:
     return path
 
 
-def _read_curve_file(path: Path, unit_in_angstrom: float) -> tuple[np.ndarray, np.ndarray]:
-    if path.suffix == ".ecsv":
-        from astropy.table import Table
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
-        table = Table.read(path, format="ascii.ecsv")
-        lam = np.asarray(table.columns[0], dtype=float)
-        resp = np.asarray(table.columns[1], dtype=float)
-    else:
-        data = np.loadtxt(path)
-        lam, resp = data[:, 0], data[:, 1]
+
+def _read_curve_file(path: Path, unit_in_angstrom: float) -> tuple[np.ndarray, np.ndarray]:
+    # speclite's ECSV files: '#' header, one line of column names, then two columns;
+    # the wavelength unit comes from FILTER_SOURCES.
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if rows and not _is_number(rows[0][0]):
+        rows = rows[1:]
+    data = np.array(rows, dtype=float)
+    lam, resp = data[:, 0], data[:, 1]
     order = np.argsort(lam)
     lam, resp = lam[order] * unit_in_angstrom, np.clip(resp[order], 0.0, None)
     # The OAJ curves stop at 1e-4 rather than 0: close them so the response is
