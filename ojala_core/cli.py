@@ -65,6 +65,9 @@ def _cmd_evaluate(args):
     if args.out:
         from .io.files import write_json
         write_json(args.out, scores)
+    if args.card:
+        from .model.card import write_model_card
+        write_model_card(args.model, scores, args.card)
     print(text)
 
 
@@ -106,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mocks", required=True)
     p.add_argument("--mag-limit", type=float, default=21.0, help="MAG_i limit (default 21)")
     p.add_argument("--out", help="also write the scores to this JSON file")
+    p.add_argument("--card", metavar="COMMAND",
+                   help="also write MODEL/MODEL_CARD.md, quoting COMMAND as the training command")
     p.set_defaults(func=_cmd_evaluate)
 
     from training import expand, finetune, train
