@@ -63,3 +63,17 @@ def test_a_fine_tuned_bh_mass_head_beats_the_spread_of_the_labels(trained, tiny_
     assert np.isfinite(residual).all() and (pred["LOG_MBH_ERR"] > 0).all()
     assert sigma_nmad(residual) < np.std(qso["LOG_MBH"])
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["heads"]["LOG_MBH"]
+
+
+def test_evaluation_scores_and_model_card_come_from_the_model(trained, tiny_mocks):
+    from ojala_core.evaluation import evaluate_table
+    from ojala_core.model.card import write_model_card
+
+    model = Ojala.from_pretrained(trained)
+    scores = {s: evaluate_table(model, pd.read_parquet(tiny_mocks[0] / f"{s}.parquet")) for s in ("test_synth", "test_real")}
+    real = scores["test_real"]
+    assert 0.0 <= real["weighted_f1"] <= 1.0 and real["Z_GAL"]["n"] > 50
+    assert np.isfinite(real["Z_GAL"]["sigma_nmad"]) and np.isfinite(real["HALPHA_6562_EW"]["sigma_nmad"])
+    card = write_model_card(trained, scores, "ojala train --config tiny").read_text()
+    assert f"{real['Z_GAL']['sigma_nmad']:.4f}" in card and "ojala train --config tiny" in card
+    assert "40 steps" in card
