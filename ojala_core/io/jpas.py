@@ -7,6 +7,8 @@ Not for turning photometry into tokens (see `ojala_core.mocks.tokens`).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -14,7 +16,8 @@ from ..filters import jpas_narrow_band_names, load_filter
 from ..photometry import C_ANGSTROM_PER_S, fnu_from_ab
 from .tables import InputError, list_columns, read_table, table_units
 
-__all__ = ["JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "read_jpas_catalogue", "detect_flux_units"]
+__all__ = ["JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "read_jpas_catalogue", "iter_jpas_catalogue",
+           "jpas_photometry", "detect_flux_units"]
 
 JPAS_CATALOGUE_BANDS = jpas_narrow_band_names() + ["iSDSS"]
 LEGACY_MAGNITUDES = ("MAG_G", "MAG_R", "MAG_Z", "MAG_W1", "MAG_W2")
@@ -87,22 +90,64 @@ def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None) -> pd.DataF
     ``MAG_i`` (total iSDSS AB, NaN if missing) and ``MAG_i_ERR``, ``MAG_G…MAG_W2`` and ``_ERR`` when present,
     ``MORPHTYPE`` when present, ``N_NB_OBSERVED``.
     """
-    available = list_columns(path)
+    columns = _wanted_columns(list_columns(path), prefix, id_column)
+    frame = read_table(path, columns=columns)
+    if len(frame) == 0:
+        raise InputError(f"{path}: the catalogue is empty")
+    units = _column_units(frame, table_units(path), prefix, path)
+    return jpas_photometry(frame, prefix, units, path, id_column)
+
+
+def _wanted_columns(available, prefix, id_column):
     flux_cols = [f"{prefix}_{b}" for b in JPAS_CATALOGUE_BANDS]
     need = ["ALPHA_J2000", "DELTA_J2000"] + [c + e for c in flux_cols for e in ("", "_ERR")]
     optional = ["TILE_ID", "NUMBER", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "MORPHTYPE", *(id_column and [id_column] or []),
                 *[f"FLAGS_{b}" for b in JPAS_CATALOGUE_BANDS],
                 *[c + e for c in LEGACY_MAGNITUDES for e in ("", "_ERR")]]
-    frame = read_table(path, columns=need + [c for c in optional if c in available])
-    if len(frame) == 0:
-        raise InputError(f"{path}: the catalogue is empty")
-    units = table_units(path)
+    return need + [c for c in optional if c in available]
+
+
+def _column_units(frame, declared, prefix, path):
+    """'flambda' or 'magnitude' per band, from the declared units or the values."""
+    return {band: detect_flux_units(frame[f"{prefix}_{band}"], declared.get(f"{prefix}_{band}"),
+                                    where=f"{path}: column '{prefix}_{band}'")
+            for band in JPAS_CATALOGUE_BANDS}
+
+
+def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=100_000):
+    """Stream a J-PAS catalogue in chunks of `jpas_photometry` tables (units fixed by the first chunk).
+
+    Parquet is read by record batches and CSV by pandas chunks; FITS tables are memory-mapped.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    columns = _wanted_columns(list_columns(path), prefix, id_column)
+    declared = table_units(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        chunks = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns))
+    elif suffix in (".csv", ".txt"):
+        chunks = pd.read_csv(path, usecols=columns, comment="#", chunksize=chunk_rows)
+    else:
+        frame = read_table(path, columns=columns)
+        chunks = (frame.iloc[i:i + chunk_rows] for i in range(0, len(frame), chunk_rows))
+    units = None
+    for chunk in chunks:
+        chunk = chunk.reset_index(drop=True)
+        if units is None:
+            units = _column_units(chunk, declared, prefix, path)
+        yield jpas_photometry(chunk, prefix, units, path, id_column)
+
+
+def jpas_photometry(frame, prefix, units, path, id_column=None) -> pd.DataFrame:
+    """f_ν table (see `read_jpas_catalogue`) of catalogue rows `frame` with known band units."""
+    flux_cols = [f"{prefix}_{b}" for b in JPAS_CATALOGUE_BANDS]
     out = {"JPAS_ID": _object_ids(frame, id_column, path),
            "RA": frame["ALPHA_J2000"].to_numpy(float), "DEC": frame["DELTA_J2000"].to_numpy(float)}
     n_obs = np.zeros(len(frame), dtype=np.int16)
     for band, col in zip(JPAS_CATALOGUE_BANDS, flux_cols):
-        kind = detect_flux_units(frame[col], units.get(col), where=f"{path}: column '{col}'")
-        fnu, err = _to_fnu(frame[col], frame[f"{col}_ERR"], kind, load_filter(band).pivot_wavelength)
+        fnu, err = _to_fnu(frame[col], frame[f"{col}_ERR"], units[band], load_filter(band).pivot_wavelength)
         if f"FLAGS_{band}" in frame:
             flagged = frame[f"FLAGS_{band}"].to_numpy() != 0
             fnu[flagged] = np.nan
