@@ -71,6 +71,18 @@ def _cmd_evaluate(args):
     print(text)
 
 
+def _cmd_vac(args):
+    from .vac.produce import produce_vac
+
+    manifest = produce_vac(args.model, args.catalog, args.out, prefix=args.prefix, chunk_rows=args.chunk_rows,
+                           batch_size=args.batch_size, id_column=args.id_column)
+    s = manifest["summary"]
+    print(f"VAC in {args.out}: {s['rows']} rows in {len(manifest['partitions'])} partitions, {s['predicted']} predicted; "
+          f"flagged: duplicate id {s['duplicate_id']}, no photometry {s['no_photometry']}, < 50 bands "
+          f"{s['few_bands']}, no iSDSS {s['no_isdss']}; {s['masked_band_values']} non-detected band values "
+          f"masked; {manifest['seconds']:.0f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ojala", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -112,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", metavar="COMMAND",
                    help="also write MODEL/MODEL_CARD.md, quoting COMMAND as the training command")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("vac", help="value-added catalogue of a J-PAS catalogue (partitioned Parquet + embeddings)")
+    p.add_argument("--model", required=True, help="model folder (e.g. models/ojala-small)")
+    p.add_argument("--catalog", required=True, help="J-PAS catalogue: CSV, FITS or Parquet")
+    p.add_argument("--out", required=True, help="VAC folder")
+    p.add_argument("--prefix", default="APER_COR_3_0", help="photometry prefix (APER_COR_3_0, AUTO, ...)")
+    p.add_argument("--chunk-rows", type=int, default=50_000, help="rows per partition")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--id-column", default=None, help="unique id column (default TILE_ID-NUMBER)")
+    p.set_defaults(func=_cmd_vac)
 
     from training import expand, finetune, train
 

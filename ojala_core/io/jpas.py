@@ -114,15 +114,21 @@ def _column_units(frame, declared, prefix, path):
             for band in JPAS_CATALOGUE_BANDS}
 
 
-def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=100_000):
-    """Stream a J-PAS catalogue in chunks of `jpas_photometry` tables (units fixed by the first chunk).
+def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=100_000, all_columns=False):
+    """Stream a J-PAS catalogue as (raw rows, `jpas_photometry` table) chunks.
 
-    Parquet is read by record batches and CSV by pandas chunks; FITS tables are memory-mapped.
+    Units are fixed by the first chunk; ids are not checked for uniqueness across chunks
+    (the caller does). Parquet is read by record batches and CSV by pandas chunks.
+    `all_columns` keeps every input column in the raw rows (for a VAC).
     """
     import pyarrow.parquet as pq
 
     path = Path(path)
-    columns = _wanted_columns(list_columns(path), prefix, id_column)
+    available = list_columns(path)
+    columns = available if all_columns else _wanted_columns(available, prefix, id_column)
+    missing = [c for c in _wanted_columns(available, prefix, id_column) if c not in available]
+    if missing:
+        raise InputError(f"{path}: missing columns {missing[:5]}")
     declared = table_units(path)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -133,17 +139,25 @@ def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=
         frame = read_table(path, columns=columns)
         chunks = (frame.iloc[i:i + chunk_rows] for i in range(0, len(frame), chunk_rows))
     units = None
+    offset = 0
     for chunk in chunks:
         chunk = chunk.reset_index(drop=True)
         if units is None:
+            if len(chunk) == 0:
+                raise InputError(f"{path}: the catalogue is empty")
             units = _column_units(chunk, declared, prefix, path)
-        yield jpas_photometry(chunk, prefix, units, path, id_column)
+        yield chunk, jpas_photometry(chunk, prefix, units, path, id_column, offset, check_unique=False)
+        offset += len(chunk)
 
 
-def jpas_photometry(frame, prefix, units, path, id_column=None) -> pd.DataFrame:
-    """f_ν table (see `read_jpas_catalogue`) of catalogue rows `frame` with known band units."""
+def jpas_photometry(frame, prefix, units, path, id_column=None, row_offset=0, check_unique=True) -> pd.DataFrame:
+    """f_ν table (see `read_jpas_catalogue`) of catalogue rows `frame` with known band units.
+
+    `row_offset` numbers the rows of a chunk when the catalogue has no id column;
+    `check_unique` False leaves duplicate ids to the caller (streaming).
+    """
     flux_cols = [f"{prefix}_{b}" for b in JPAS_CATALOGUE_BANDS]
-    out = {"JPAS_ID": _object_ids(frame, id_column, path),
+    out = {"JPAS_ID": _object_ids(frame, id_column, path, row_offset, check_unique),
            "RA": frame["ALPHA_J2000"].to_numpy(float), "DEC": frame["DELTA_J2000"].to_numpy(float)}
     n_obs = np.zeros(len(frame), dtype=np.int16)
     for band, col in zip(JPAS_CATALOGUE_BANDS, flux_cols):
@@ -176,7 +190,7 @@ def jpas_photometry(frame, prefix, units, path, id_column=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _object_ids(frame, id_column, path):
+def _object_ids(frame, id_column, path, row_offset=0, check_unique=True):
     if id_column:
         ids = frame[id_column].astype(str)
     elif "TILE_ID" in frame and "NUMBER" in frame:
@@ -184,9 +198,9 @@ def _object_ids(frame, id_column, path):
     elif "NUMBER" in frame:
         ids = frame["NUMBER"].astype(str)
     else:
-        ids = pd.Series(np.arange(len(frame)).astype(str))
+        ids = pd.Series((row_offset + np.arange(len(frame))).astype(str))
     duplicated = ids.duplicated(keep=False)
-    if duplicated.any():
+    if check_unique and duplicated.any():
         rows = np.flatnonzero(duplicated.to_numpy())[:5]
         raise InputError(f"{path}: duplicate object ids {sorted(set(ids.iloc[rows]))} (rows {rows.tolist()})")
     return ids.to_numpy()

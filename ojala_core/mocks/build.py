@@ -22,14 +22,14 @@ from .. import __version__
 from ..filters import load_filter
 from ..io.desi import iter_coadd_files, read_redshift_catalogue, read_vac
 from ..io.files import atomic_path, write_json, write_parquet
-from ..io.jpas import JPAS_CATALOGUE_BANDS, LEGACY_MAGNITUDES, read_jpas_catalogue
+from ..io.jpas import read_jpas_catalogue
 from ..io.tables import InputError
 from ..photometry import C_ANGSTROM_PER_S
 from ..vocabulary import DEFAULT_VOCABULARY as VOCAB
 from .crossmatch import crossmatch
 from .errors import RealErrorModel
 from .synthetic import SYNTHETIC_BANDS, CoaddPhotometry
-from .tokens import label_tokens, legacy_magnitude_tokens, narrow_band_tokens
+from .tokens import catalogue_tokens, label_tokens, legacy_magnitude_tokens, narrow_band_tokens
 
 __all__ = ["MockInputs", "build_mocks", "MOCK_SPLITS", "MIN_NB_OBSERVED"]
 
@@ -70,19 +70,6 @@ class MockInputs:
                    desi_cigale=str(files["desi_cigale"]), desi_mws=str(files["desi_mws"]),
                    desi_bhmass=str(files["desi_bhmass"]), jpas_prefix=jpas_prefix,
                    source_manifest={k: manifest[k] for k in ("preset", "seed", "version", "counts")})
-
-
-def _real_tokens(jpas: pd.DataFrame) -> pd.DataFrame:
-    fnu = jpas[[f"FNU_{b}" for b in _NB]].to_numpy()
-    err = jpas[[f"FNU_{b}_ERR" for b in _NB]].to_numpy()
-    out = {"JPAS_ID": jpas["JPAS_ID"].to_numpy(), "RA": jpas["RA"].to_numpy(), "DEC": jpas["DEC"].to_numpy()}
-    out.update(narrow_band_tokens(fnu, err, jpas["FNU_iSDSS"].to_numpy()))
-    out["MAG_i"], out["MAG_i_ERR"] = jpas["MAG_i"].to_numpy(), jpas["MAG_i_ERR"].to_numpy()
-    for col in LEGACY_MAGNITUDES:
-        out[col] = jpas[col].to_numpy() if col in jpas else np.full(len(jpas), np.nan)
-        out[f"{col}_ERR"] = jpas[f"{col}_ERR"].to_numpy() if f"{col}_ERR" in jpas else np.full(len(jpas), np.nan)
-    out["MORPHTYPE"] = jpas["MORPHTYPE"].to_numpy() if "MORPHTYPE" in jpas else np.full(len(jpas), None)
-    return pd.DataFrame(out)
 
 
 def _nb_matrix(frame, suffix=""):
@@ -181,7 +168,7 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
     jpas = read_jpas_catalogue(inputs.jpas_catalogue, prefix=inputs.jpas_prefix)
     n_read = len(jpas)
     jpas = jpas[(jpas["N_NB_OBSERVED"] >= MIN_NB_OBSERVED) & (jpas["FNU_iSDSS"] > 0)].reset_index(drop=True)
-    real = _real_tokens(jpas)
+    real = catalogue_tokens(jpas)
     zcat = read_redshift_catalogue(inputs.desi_zcatalog)
     j_idx, d_idx, sep = crossmatch(real["RA"], real["DEC"], zcat["TARGET_RA"], zcat["TARGET_DEC"], radius_arcsec)
     matched = pd.Series(j_idx, index=zcat["TARGETID"].to_numpy()[d_idx])

@@ -11,7 +11,8 @@ import pandas as pd
 from ..photometry import ab_from_nanomaggies
 from ..vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["narrow_band_tokens", "legacy_magnitude_tokens", "label_tokens", "EW_LABELS", "CONT_LABELS"]
+__all__ = ["narrow_band_tokens", "legacy_magnitude_tokens", "label_tokens", "catalogue_tokens", "EW_LABELS",
+           "CONT_LABELS"]
 
 # FastSpecFit prefix -> EW token (vocabulary names)
 EW_LABELS = {"HALPHA": "HALPHA_6562_EW", "HBETA": "HBETA_4861_EW", "OIII_5007": "OIII_5007_EW",
@@ -39,6 +40,20 @@ def narrow_band_tokens(fnu, fnu_err, fnu_isdss, vocabulary: Vocabulary = DEFAULT
         out[name] = ratio[:, j]
         out[f"{name}_ERR"] = err[:, j]
     return out
+
+
+def catalogue_tokens(jpas: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> pd.DataFrame:
+    """Token table of J-PAS catalogue rows as read by `ojala_core.io.jpas` (ids, position, photometry)."""
+    nb = vocabulary.narrow_bands
+    out = {"JPAS_ID": jpas["JPAS_ID"].to_numpy(), "RA": jpas["RA"].to_numpy(), "DEC": jpas["DEC"].to_numpy()}
+    out.update(narrow_band_tokens(jpas[[f"FNU_{b}" for b in nb]].to_numpy(),
+                                  jpas[[f"FNU_{b}_ERR" for b in nb]].to_numpy(), jpas["FNU_iSDSS"].to_numpy(), vocabulary))
+    out["MAG_i"], out["MAG_i_ERR"] = jpas["MAG_i"].to_numpy(), jpas["MAG_i_ERR"].to_numpy()
+    for token in _LEGACY.values():
+        for col in (token, f"{token}_ERR"):
+            out[col] = jpas[col].to_numpy() if col in jpas else np.full(len(jpas), np.nan)
+    out["MORPHTYPE"] = jpas["MORPHTYPE"].to_numpy() if "MORPHTYPE" in jpas else np.full(len(jpas), None)
+    return pd.DataFrame(out)
 
 
 def legacy_magnitude_tokens(frame: pd.DataFrame):

@@ -1,0 +1,1 @@
+"""The value-added catalogue: predictions, derived quantities, classes and embeddings for a J-PAS catalogue."""

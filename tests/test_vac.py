@@ -1,0 +1,78 @@
+"""VAC production: every input column kept, predictions and derived columns, bad rows flagged, resuming."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+
+from ojala_core.model.config import MODEL_PRESETS
+from ojala_core.model.pretrained import Ojala
+from ojala_core.model.tokenizer import Normalisation
+from ojala_core.vac.produce import QUALITY_FLAGS, produce_vac
+from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_mocks, tmp_path_factory):
+    path = tmp_path_factory.mktemp("vacmodel")
+    train = pd.read_parquet(tiny_mocks[0] / "train.parquet")
+    Ojala(MODEL_PRESETS["tiny"], V, Normalisation.fit(train, V)).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_catalogue(tiny_sky, tmp_path_factory):
+    cat = Table.read(tiny_sky / "jpas" / "jpas-catalogue.fits").to_pandas()
+    cat["MORPHTYPE"] = cat["MORPHTYPE"].str.decode("ascii")
+    cat.loc[0, "APER_COR_3_0_J0660"] = np.nan                 # NaN flux
+    cat.loc[1, "APER_COR_3_0_J0500"] = -1e-18                 # negative flux
+    cat.loc[2, "MAG_G"] = 99.0                                # 99 magnitude
+    nb = [c for c in cat.columns if c.startswith("APER_COR_3_0_J") and not c.endswith("_ERR")]
+    cat.loc[3, nb] = np.nan                                   # all narrow bands missing
+    cat.loc[3, "APER_COR_3_0_iSDSS"] = np.nan                 # ... and iSDSS: broad bands only
+    cat.loc[6, nb + ["APER_COR_3_0_iSDSS"]] = np.nan          # nothing usable at all
+    cat.loc[6, ["MAG_AUTO_iSDSS", "MAG_G", "MAG_R", "MAG_Z", "MAG_W1", "MAG_W2"]] = 99.0
+    cat.loc[4, ["TILE_ID", "NUMBER"]] = cat.loc[5, ["TILE_ID", "NUMBER"]].to_numpy()   # duplicate id
+    path = tmp_path_factory.mktemp("cat") / "jpas.parquet"
+    cat.to_parquet(path)
+    return path, cat
+
+
+def test_vac_keeps_inputs_adds_predictions_and_flags_bad_rows(model_dir, bad_catalogue, tmp_path):
+    path, cat = bad_catalogue
+    manifest = produce_vac(model_dir, path, tmp_path / "vac", chunk_rows=400)
+    vac = pd.concat(pd.read_parquet(tmp_path / "vac" / p["path"]) for p in manifest["partitions"])
+    assert len(vac) == len(cat) and set(cat.columns) <= set(vac.columns)
+    for col in ("CLASS", "P_GALAXY", "P_STAR", "P_QSO", "Z_GAL", "Z_GAL_ERR", "LOGM_ERR", "HALPHA_FLUX",
+                "BALMER_DECREMENT", "LOG_SFR_HALPHA", "BPT_Ke01", "WHAN_CLASS", "QUALITY_FLAG", "EMBEDDING_ROW"):
+        assert col in vac
+    summary = manifest["summary"]
+    assert summary["rows"] == len(cat) and summary["duplicate_id"] == 1 and summary["no_photometry"] >= 1
+    assert summary["masked_band_values"] >= 1                  # the negative flux became a missing value
+    row3, row5, row6 = vac.iloc[3], vac.iloc[5], vac.iloc[6]
+    assert row3["QUALITY_FLAG"] & QUALITY_FLAGS["FEW_BANDS"] and row3["QUALITY_FLAG"] & QUALITY_FLAGS["NO_ISDSS"]
+    assert pd.notna(row3["CLASS"])                             # still predicted, from its broad bands
+    assert row6["QUALITY_FLAG"] & QUALITY_FLAGS["NO_PHOTOMETRY"] and pd.isna(row6["Z_GAL"])
+    assert vac.iloc[5]["QUALITY_FLAG"] & QUALITY_FLAGS["DUPLICATE_ID"] and pd.isna(row5["CLASS"])
+    assert vac.iloc[0]["QUALITY_FLAG"] == 0 and pd.notna(vac.iloc[0]["CLASS"])
+    probs = vac[["P_GALAXY", "P_STAR", "P_QSO"]].dropna().sum(axis=1)
+    assert np.allclose(probs, 1.0, atol=1e-5)
+    emb = np.concatenate([np.load(tmp_path / "vac" / "embeddings" / f"part-{k:05d}.npy")
+                          for k in range(len(manifest["partitions"]))])
+    assert emb.shape == (len(cat), 32) and np.isnan(emb[6]).all() and np.isfinite(emb[0]).all()
+    assert list(vac["EMBEDDING_ROW"]) == list(range(len(cat)))
+
+
+def test_vac_resumes_by_partition(model_dir, bad_catalogue, tmp_path):
+    path, _ = bad_catalogue
+    first = produce_vac(model_dir, path, tmp_path / "vac", chunk_rows=400)
+    parts = sorted((tmp_path / "vac" / "catalogue").glob("part-*.parquet"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in parts}
+    parts[1].unlink()
+    again = produce_vac(model_dir, path, tmp_path / "vac", chunk_rows=400)
+    changed = [p.name for p in sorted((tmp_path / "vac" / "catalogue").glob("part-*.parquet"))
+               if p.stat().st_mtime_ns != stamps.get(p.name)]
+    assert changed == [parts[1].name]
+    assert first["summary"] == again["summary"]
+    assert json.loads((tmp_path / "vac" / "manifest.json").read_text())["summary"]["rows"] == first["summary"]["rows"]
