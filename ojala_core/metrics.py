@@ -84,7 +84,7 @@ def purity_completeness_f1(true, predicted, classes):
 
 
 def weighted_f1(true, predicted, classes):
-    """Global F1 weighted by inverse class frequency (rare classes count as much as common ones)."""
+    """Global F1 weighted by inverse class frequency (a rare class weighs more per object)."""
     scores = purity_completeness_f1(true, predicted, classes)
     present = [c for c in classes if scores[c]["n"] > 0]
     weights = np.array([1.0 / scores[c]["n"] for c in present])

@@ -15,7 +15,7 @@ from .filters import jpas_narrow_band_names, load_filter
 
 __all__ = [
     "Token", "Vocabulary", "DEFAULT_VOCABULARY", "TRAYS", "SPECTYPES", "MORPHTYPES",
-    "TRANSFORMS", "EW_SCALE_ANGSTROM",
+    "TRANSFORMS", "EW_SCALE_ANGSTROM", "NB_FLUX", "MAGNITUDE", "REGRESSION", "CLASS",
 ]
 
 # Token kinds.

@@ -200,3 +200,17 @@ def test_object_weights_give_each_class_a_third():
     w = object_weights(frame)
     for cls in ("GALAXY", "STAR", "QSO"):
         assert w[frame["SPECTYPE"] == cls].sum() == pytest.approx(1 / 3)
+
+
+def test_a_requested_band_is_hidden_from_its_own_context(tiny):
+    model, frame = tiny
+    with_band, _ = predict(model, frame.head(8), targets=["J0660"])
+    without_band, _ = predict(model, frame.head(8).drop(columns=["J0660", "J0660_ERR"]), targets=["J0660"])
+    pd.testing.assert_frame_equal(with_band.drop(columns="N_CONTEXT"), without_band.drop(columns="N_CONTEXT"))
+
+
+def test_catalogue_sentinel_magnitudes_are_missing_tokens(tiny):
+    model, frame = tiny
+    sentinel = frame.head(3).assign(MAG_R=[99.0, -99.0, 20.0])
+    tokens = model.tokenizer.encode(sentinel)
+    assert tokens.present[:, V.index("MAG_R")].tolist() == [False, False, True]

@@ -18,6 +18,7 @@ _ROWS = [("weighted F1 (SPECTYPE)", "weighted_f1", None), ("galaxy photo-z σ_NM
          ("QSO photo-z σ_NMAD (z > 1.5)", "Z_QSO_z>1.5", "sigma_nmad"),
          ("log M* bias [dex]", "LOGM", "bias"), ("log M* σ_NMAD [dex]", "LOGM", "sigma_nmad"),
          ("log SFR bias [dex]", "LOGSFR", "bias"), ("log SFR σ_NMAD [dex]", "LOGSFR", "sigma_nmad"),
+         ("log SFR σ_NMAD, SF galaxies with σ_pred < 0.5 [dex]", "LOGSFR_SF_err<0.5", "sigma_nmad"),
          ("Teff σ_NMAD [K]", "TEFF", "sigma_nmad"), ("log g σ_NMAD [dex]", "LOGG", "sigma_nmad"),
          ("[Fe/H] σ_NMAD [dex]", "FEH", "sigma_nmad")]
 _ROWS += [(f"log EW {name.split('_')[0]} bias / σ_NMAD [dex]", name, "bias/sigma_nmad")

@@ -32,7 +32,8 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] = DEFAULT_
     table : DataFrame (or anything `pandas.DataFrame` accepts, e.g. an Arrow table)
         Columns named by the vocabulary (value, optional ``_ERR``); others are ignored.
     targets : token names to predict (class tokens give probabilities) and fine-tuned heads.
-    context : token names the model may see; default every non-label token present.
+    context : token names the model may see; default every non-label token present
+        (requested tokens are always hidden from the context).
     batch_size : int
 
     Returns
@@ -56,6 +57,7 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] = DEFAULT_
         allowed[:] = ~model.net.is_label
     else:
         allowed[[vocab.index(t) for t in context]] = True
+    allowed[query] = False  # a requested token is never part of its own context
 
     tokens = model.tokenizer.encode(table)
     n = len(table)

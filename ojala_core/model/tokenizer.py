@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..vocabulary import CLASS, TRANSFORMS, Vocabulary
+from ..vocabulary import CLASS, MAGNITUDE, TRANSFORMS, Vocabulary
 
 __all__ = ["Normalisation", "Tokenizer", "TokenTable", "TokenStatics"]
 
@@ -134,6 +134,8 @@ class Tokenizer:
                 continue
             forward, _ = TRANSFORMS[token.transform]
             raw = pd.to_numeric(column, errors="coerce").to_numpy(float)
+            if token.kind == MAGNITUDE:  # 99 / -99 sentinels of catalogues are missing values
+                raw = np.where((raw > 0) & (raw < 40), raw, np.nan)
             z = (forward(raw) - self.normalisation.mean[i]) / self.normalisation.std[i]
             ok = np.isfinite(z)
             present[:, i] = ok

@@ -79,12 +79,13 @@ class SwiGLU(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN block: attention (self or cross) then feed-forward."""
+    """Pre-LN block: attention (self, or cross to a memory) then feed-forward."""
 
-    def __init__(self, d, n_heads, ffn, dropout):
+    def __init__(self, d, n_heads, ffn, dropout, cross=False):
         super().__init__()
         self.norm_q = nn.LayerNorm(d)
-        self.norm_kv = nn.LayerNorm(d)
+        # Only cross-attention normalises a separate memory (an unused norm would break DDP).
+        self.norm_kv = nn.LayerNorm(d) if cross else None
         self.attention = Attention(d, n_heads, dropout)
         self.norm_ffn = nn.LayerNorm(d)
         self.ffn = SwiGLU(d, ffn, dropout)
@@ -121,7 +122,7 @@ class OjalaTransformer(nn.Module):
         self.encoder = nn.ModuleList(Block(d, config.n_heads, config.encoder_ffn, config.dropout)
                                      for _ in range(config.encoder_layers))
         self.encoder_norm = nn.LayerNorm(d)
-        self.decoder = nn.ModuleList(Block(d, config.n_heads, config.decoder_ffn, config.dropout)
+        self.decoder = nn.ModuleList(Block(d, config.n_heads, config.decoder_ffn, config.dropout, cross=True)
                                      for _ in range(config.decoder_layers))
         self.decoder_norm = nn.LayerNorm(d)
         self.regression_head = nn.Linear(d, 2)

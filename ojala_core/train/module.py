@@ -75,7 +75,8 @@ class OjalaLightning(L.LightningModule):
         ids, v, e, ok = pack_tokens(context, values, errors)
         out = net(ids, v, e, ok, targets)
         losses = self.target_losses(out, targets, valid, values, errors)
-        total = losses["reg"] + losses["cls"] + losses["morph"]
+        # 0 × logits keeps the class head in the graph when a batch has no class target (DDP).
+        total = losses["reg"] + losses["cls"] + losses["morph"] + 0.0 * out["logits"].sum()
         if self.psi is not None:
             pick = torch.randint(len(self.real), (len(values),))
             real = self.real.subset(pick)

@@ -40,6 +40,25 @@ def _dataset(table: TokenTable) -> TensorDataset:
     return TensorDataset(table.values, table.errors, table.present)
 
 
+def _callbacks(config: TrainConfig, max_minutes: float | None, sampler_generator: torch.Generator):
+    """Per-run wall-time limit, and fresh random streams after resuming (not a replay of the first steps)."""
+    import lightning as L
+
+    class RunLimits(L.Callback):
+        def on_train_start(self, trainer, module):
+            self.start = time.time()
+            if trainer.global_step > 0:
+                L.seed_everything(config.seed + trainer.global_step, workers=True)
+                sampler_generator.manual_seed(config.seed + trainer.global_step)
+
+        def on_train_batch_end(self, trainer, *args):
+            # Lightning's max_time would count the time of earlier runs restored from a checkpoint.
+            if max_minutes and time.time() - self.start > 60.0 * max_minutes:
+                trainer.should_stop = True
+
+    return [RunLimits()]
+
+
 def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | None = None,
                 resume: bool = False, accelerator: str = "auto") -> Ojala:
     """Train a model on `mock_dir` and save it (config.json + model.safetensors) in `out_dir`.
@@ -53,6 +72,7 @@ def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | Non
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    source = json.loads((Path(mock_dir) / "manifest.json").read_text()) if (Path(mock_dir) / "manifest.json").exists() else {}
     L.seed_everything(config.seed, workers=True)
     train = read_split(mock_dir, "train")
     normalisation = Normalisation.fit(train, DEFAULT_VOCABULARY)
@@ -66,29 +86,34 @@ def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | Non
         frame = read_split(mock_dir, split)
         pick = np.sort(rng.choice(len(frame), min(len(frame), config.eval_objects), replace=False))
         evals.append(DataLoader(_dataset(model.tokenizer.encode(frame.iloc[pick])), batch_size=512))
+    generator = torch.Generator().manual_seed(config.seed)
     sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), num_samples=len(train),
-                                    replacement=True, generator=torch.Generator().manual_seed(config.seed))
+                                    replacement=True, generator=generator)
     loader = DataLoader(_dataset(tokens), batch_size=config.batch_size, sampler=sampler, drop_last=True)
     module = OjalaLightning(model, config, inverse_frequency_weights(tokens.present), real)
 
     gpus = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 0
-    checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True,
+    checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", save_last=True, enable_version_counter=False,
                                  every_n_train_steps=config.eval_every_steps)
     trainer = L.Trainer(
-        max_steps=config.max_steps, max_time={"minutes": max_minutes} if max_minutes else None,
+        max_steps=config.max_steps,
         accelerator=accelerator, devices="auto", strategy="ddp" if gpus > 1 else "auto",
         precision="bf16-mixed" if gpus else "32-true", gradient_clip_val=1.0,
         val_check_interval=config.eval_every_steps, check_val_every_n_epoch=None,
-        logger=CSVLogger(out_dir, name="logs"), callbacks=[checkpoint],
+        logger=CSVLogger(out_dir, name="logs"), callbacks=[checkpoint, *_callbacks(config, max_minutes, generator)],
         log_every_n_steps=max(1, min(50, config.eval_every_steps // 2)),
         enable_model_summary=False, num_sanity_val_steps=0,
     )
     last = out_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.exists():
+        log.warning("--resume: no %s, starting from scratch", last)
     t0 = time.time()
     trainer.fit(module, train_dataloaders=loader, val_dataloaders=evals,
                 ckpt_path=str(last) if resume and last.exists() else None)
+    # The periodic checkpoint can be up to eval_every_steps old when a time limit stops the run.
+    trainer.save_checkpoint(last)
     model.info = {"train_config": config.to_dict(), "mock_dir": str(mock_dir),
-                  "mock_manifest": json.loads((Path(mock_dir) / "manifest.json").read_text()).get("inputs", {}).get("source_manifest", {}),
+                  "mock_manifest": source.get("inputs", {}).get("source_manifest", {}),
                   "steps": int(trainer.global_step), "seconds_this_run": round(time.time() - t0, 1),
                   "n_parameters": model.n_parameters(), "n_train_objects": len(train)}
     if trainer.is_global_zero:

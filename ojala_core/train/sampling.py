@@ -48,7 +48,8 @@ def object_weights(frame: pd.DataFrame, seed: int = 0) -> np.ndarray:
     Galaxies (z < 0.49): (log [OIII]/Hβ, log [NII]/Hα, log EW Hα) from EW ratios;
     0.49 ≤ z < 1.01: (log EW Hβ, log [OIII]/Hβ, log M); above: (log M, log SFR) — no [OII]
     token here; without labels: colours (g−r, r−z); times a flat-z weight. Stars:
-    (Teff, log g, [Fe/H]). QSOs: flat in z. Objects without SPECTYPE share what is left.
+    (Teff, log g, [Fe/H]). QSOs: flat in z. Objects without SPECTYPE (failed DESI redshifts)
+    are not sampled.
     """
     rng = np.random.default_rng(seed)
     n = len(frame)
