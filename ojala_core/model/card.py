@@ -80,7 +80,10 @@ def write_model_card(model_dir, scores: dict, command: str) -> Path:
         lines.append(f"| {label} | {_cell(scores['test_synth'], key, field)} | {_cell(scores['test_real'], key, field)} "
                      f"| {_paper(key, field)} |")
     lines += ["", f"Objects scored: Test-Synth {scores['test_synth']['n_objects']:,}, "
-              f"Test-Real {scores['test_real']['n_objects']:,}.", "", "## Limitations", "", LIMITATIONS, ""]
+              f"Test-Real {scores['test_real']['n_objects']:,}.", ""]
+    if info.get("notes"):
+        lines += ["## Notes", "", *[f"- {note}" for note in info["notes"]], ""]
+    lines += ["## Limitations", "", LIMITATIONS, ""]
     path = model_dir / "MODEL_CARD.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))

@@ -1,0 +1,32 @@
+"""The committed default weights load with today's code and do their job on a fresh tiny sky."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ojala_core.evaluation import evaluate_table
+from ojala_core.model.pretrained import Ojala
+from ojala_core.vocabulary import DEFAULT_VOCABULARY
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "ojala-small"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return Ojala.from_pretrained(SHIPPED, expected_vocabulary=DEFAULT_VOCABULARY)
+
+
+def test_shipped_weights_are_small_and_documented(shipped):
+    assert (SHIPPED / "model.safetensors").stat().st_size < 20e6
+    assert (SHIPPED / "MODEL_CARD.md").exists()
+    assert shipped.info["train_config"]["preset"] == "small"
+
+
+def test_shipped_model_scores_a_sky_it_never_saw(shipped, tiny_mocks):
+    # The tiny sky has another size and footprint than the default sky it was trained on.
+    scores = evaluate_table(shipped, pd.read_parquet(tiny_mocks[0] / "test_real.parquet"))
+    assert scores["weighted_f1"] > 0.9
+    assert scores["Z_GAL"]["sigma_nmad"] < 0.08 and scores["Z_GAL"]["outlier_fraction"] < 0.1
+    assert scores["TEFF"]["sigma_nmad"] < 300
+    assert np.isfinite(scores["HALPHA_6562_EW"]["sigma_nmad"])
