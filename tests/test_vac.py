@@ -62,17 +62,23 @@ def test_vac_keeps_inputs_adds_predictions_and_flags_bad_rows(model_dir, bad_cat
                           for k in range(len(manifest["partitions"]))])
     assert emb.shape == (len(cat), 32) and np.isnan(emb[6]).all() and np.isfinite(emb[0]).all()
     assert list(vac["EMBEDDING_ROW"]) == list(range(len(cat)))
+    assert np.isnan(vac.iloc[6]["OUTLIER_SCORE"]) and vac["OUTLIER_SCORE"].notna().sum() == len(cat) - 2
+    assert (tmp_path / "vac" / "similarity.faiss").exists()
 
 
 def test_vac_resumes_by_partition(model_dir, bad_catalogue, tmp_path):
     path, _ = bad_catalogue
     first = produce_vac(model_dir, path, tmp_path / "vac", chunk_rows=400)
-    parts = sorted((tmp_path / "vac" / "catalogue").glob("part-*.parquet"))
-    stamps = {p.name: p.stat().st_mtime_ns for p in parts}
-    parts[1].unlink()
+    before = pd.concat(pd.read_parquet(tmp_path / "vac" / p["path"]) for p in first["partitions"])
+    embeddings = sorted((tmp_path / "vac" / "embeddings").glob("part-*.npy"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in embeddings}
+    (tmp_path / "vac" / "catalogue" / "part-00001.parquet").unlink()    # as if killed in partition 1
+    embeddings[1].unlink()
     again = produce_vac(model_dir, path, tmp_path / "vac", chunk_rows=400)
-    changed = [p.name for p in sorted((tmp_path / "vac" / "catalogue").glob("part-*.parquet"))
-               if p.stat().st_mtime_ns != stamps.get(p.name)]
-    assert changed == [parts[1].name]
+    recomputed = [p.name for p in sorted((tmp_path / "vac" / "embeddings").glob("part-*.npy"))
+                  if p.stat().st_mtime_ns != stamps.get(p.name)]
+    assert recomputed == [embeddings[1].name]               # only the missing partition is predicted again
+    after = pd.concat(pd.read_parquet(tmp_path / "vac" / p["path"]) for p in again["partitions"])
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
     assert first["summary"] == again["summary"]
     assert json.loads((tmp_path / "vac" / "manifest.json").read_text())["summary"]["rows"] == first["summary"]["rows"]

@@ -1,8 +1,9 @@
 """Produce the VAC of a J-PAS catalogue: stream it in partitions, predict, derive, classify, store embeddings.
 
 Each input partition becomes ``catalogue/part-NNNNN.parquet`` (every input column kept,
-predictions, derived quantities, quality flags) and ``embeddings/part-NNNNN.npy``; a
-rerun skips finished partitions. Not for UMAP, similarity indexes or reports.
+predictions, derived quantities, quality flags, outlier score) and
+``embeddings/part-NNNNN.npy``; a FAISS index of all embeddings is stored beside them; a
+rerun skips finished partitions. Not for UMAP or reports.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..mocks.tokens import catalogue_tokens
 from ..model.inference import DEFAULT_TARGETS, predict
 from ..model.pretrained import Ojala
 from .columns import derived_columns
+from .similarity import OUTLIER_K, EmbeddingIndex, load_embeddings
 
 __all__ = ["produce_vac", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
 
@@ -75,9 +77,12 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
             bar.update(len(raw))
     if summary["rows"] == 0:
         raise ValueError(f"{catalogue}: the catalogue is empty")
+    _add_outlier_scores(out_dir, parts)
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
                 "targets": list(DEFAULT_TARGETS), "embedding_dim": model.config.d_model,
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
+                "outlier_score": f"distance to the {OUTLIER_K}th nearest neighbour in embedding space",
+                "similarity_index": "similarity.faiss (exact L2; rows in similarity_rows.npy)",
                 "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / "manifest.json", manifest)
     return manifest
@@ -106,3 +111,22 @@ def _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, par
         with open(tmp, "wb") as fh:
             np.save(fh, full_embedding)
     write_parquet(part, out)
+
+
+def _add_outlier_scores(out_dir: Path, parts: list):
+    """Index all embeddings (FAISS), store the index, and add OUTLIER_SCORE to every partition."""
+    import faiss
+
+    embeddings = load_embeddings(out_dir)
+    index = EmbeddingIndex(embeddings)
+    scores = index.outlier_scores(embeddings)
+    with atomic_path(out_dir / "similarity.faiss") as tmp:
+        faiss.write_index(index.index, str(tmp))
+    with atomic_path(out_dir / "similarity_rows.npy") as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, index.rows)
+    for part in parts:
+        path = out_dir / part["path"]
+        frame = pd.read_parquet(path)
+        frame["OUTLIER_SCORE"] = scores[frame["EMBEDDING_ROW"].to_numpy()]
+        write_parquet(path, frame)
