@@ -100,13 +100,13 @@ def _make_qsos(rng, n, mag_range):
     lam = lam[keep]
     z = p["Z"]
     edges = _nominal_system().edges
-    agn = redshift_to_grid(lam, qso.qso_spectrum(lam, z, p), z, edges)
+    shape = qso.qso_spectrum(lam, z, p)
+    agn = redshift_to_grid(lam, shape, z, edges)
     scale = 10 ** (-0.4 * (p["MAG_R"] - _nominal_system().ab_magnitudes(agn)[:, NOMINAL_BANDS.index("DECam_r")]))
-    agn_rest = qso.qso_spectrum(lam, z, p) * scale[:, None]
     d_l = COSMOLOGY.luminosity_distance(z).value * MPC_CM
-    l3000 = qso.log_l3000(lam, agn_rest, z, d_l)
-    agn_rest = qso.qso_spectrum(lam, z, p, log_l3000=l3000)
-    agn_rest *= scale[:, None]
+    l3000 = qso.log_l3000(lam, shape * scale[:, None], z, d_l)
+    # With L3000 known, the Baldwin effect sets the line strengths of the final spectrum.
+    agn_rest = qso.qso_spectrum(lam, z, p, log_l3000=l3000) * scale[:, None]
     # Host galaxies of low-z QSOs: the source of the real low-z QSO/galaxy confusion.
     hosted = np.flatnonzero(z < 1.0)
     total = agn_rest
