@@ -75,7 +75,8 @@ def _cmd_vac(args):
     from .vac.produce import produce_vac
 
     manifest = produce_vac(args.model, args.catalog, args.out, prefix=args.prefix, chunk_rows=args.chunk_rows,
-                           batch_size=args.batch_size, id_column=args.id_column)
+                           batch_size=args.batch_size, id_column=args.id_column, scheduler=args.scheduler,
+                           fits=args.fits, umap_fit_rows=args.umap_fit_rows, seed=args.seed)
     s = manifest["summary"]
     print(f"VAC in {args.out}: {s['rows']} rows in {len(manifest['partitions'])} partitions, {s['predicted']} predicted; "
           f"flagged: duplicate id {s['duplicate_id']}, no photometry {s['no_photometry']}, < 50 bands "
@@ -127,12 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("vac", help="value-added catalogue of a J-PAS catalogue (partitioned Parquet + embeddings)")
     p.add_argument("--model", required=True, help="model folder (e.g. models/ojala-small)")
-    p.add_argument("--catalog", required=True, help="J-PAS catalogue: CSV, FITS or Parquet")
+    p.add_argument("--catalog", required=True,
+                   help="J-PAS catalogue: a CSV, FITS or Parquet file, or a folder/glob of them (partitioned)")
     p.add_argument("--out", required=True, help="VAC folder")
     p.add_argument("--prefix", default="APER_COR_3_0", help="photometry prefix (APER_COR_3_0, AUTO, ...)")
     p.add_argument("--chunk-rows", type=int, default=50_000, help="rows per partition")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--id-column", default=None, help="unique id column (default TILE_ID-NUMBER)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask: 'local' (a local cluster; the default for partitioned input) or a scheduler "
+                        "address such as tcp://host:8786 (workers must see --out)")
+    p.add_argument("--fits", action="store_true", help="also write fits/part-NNNNN.fits beside each partition")
+    p.add_argument("--umap-fit-rows", type=int, default=20_000, help="UMAP is fitted on this many objects")
+    p.add_argument("--seed", type=int, default=42, help="UMAP subsample and randomness")
     p.set_defaults(func=_cmd_vac)
 
     from training import expand, finetune, train

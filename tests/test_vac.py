@@ -82,3 +82,33 @@ def test_vac_resumes_by_partition(model_dir, bad_catalogue, tmp_path):
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
     assert first["summary"] == again["summary"]
     assert json.loads((tmp_path / "vac" / "manifest.json").read_text())["summary"]["rows"] == first["summary"]["rows"]
+
+
+def test_vac_partitioned_input_through_dask_equals_streaming(model_dir, bad_catalogue, tmp_path):
+    _, cat = bad_catalogue
+    cat = cat.copy()
+    cat.loc[700, ["TILE_ID", "NUMBER"]] = cat.loc[10, ["TILE_ID", "NUMBER"]].to_numpy()   # a duplicate across files
+    single = tmp_path / "jpas.parquet"
+    cat.to_parquet(single)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k, start in enumerate(range(0, len(cat), 500)):
+        cat.iloc[start:start + 500].to_parquet(folder / f"jpas-{k:03d}.parquet")
+    streamed = produce_vac(model_dir, single, tmp_path / "a", chunk_rows=500)
+    dasked = produce_vac(model_dir, folder, tmp_path / "b", scheduler="local", fits=True)
+    assert dasked["summary"] == streamed["summary"] and streamed["summary"]["duplicate_id"] == 2
+    assert [p["rows"] for p in dasked["partitions"]] == [p["rows"] for p in streamed["partitions"]]
+    a, b = (pd.concat(pd.read_parquet(tmp_path / d / p["path"]) for p in m["partitions"]).reset_index(drop=True)
+            for d, m in (("a", streamed), ("b", dasked)))
+    assert b.loc[700, "QUALITY_FLAG"] & QUALITY_FLAGS["DUPLICATE_ID"] and pd.isna(b.loc[700, "CLASS"])
+    umap_cols = ["UMAP_X", "UMAP_Y"]
+    # Same predictions from worker processes (1 thread) as in-process, to float32 round-off.
+    pd.testing.assert_frame_equal(a.drop(columns=umap_cols), b.drop(columns=umap_cols), rtol=1e-4)
+    for frame in (a, b):
+        predicted = frame["CLASS"].notna()
+        assert np.isfinite(frame.loc[predicted, umap_cols].to_numpy()).all()
+        assert frame.loc[~predicted, umap_cols].isna().all().all()
+    fits_rows = sum(len(Table.read(p)) for p in sorted((tmp_path / "b" / "fits").glob("part-*.fits")))
+    assert fits_rows == len(cat)
+    exported = Table.read(tmp_path / "b" / "fits" / "part-00000.fits")
+    assert str(exported["HALPHA_FLUX"].unit) == "erg / (s cm2)" and exported["CLASS"][0] == b.loc[0, "CLASS"]

@@ -14,10 +14,11 @@ import pandas as pd
 
 from ..filters import jpas_narrow_band_names, load_filter
 from ..photometry import C_ANGSTROM_PER_S, fnu_from_ab
+from .files import count_rows
 from .tables import InputError, list_columns, read_table, table_units
 
 __all__ = ["JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "read_jpas_catalogue", "iter_jpas_catalogue",
-           "jpas_photometry", "detect_flux_units"]
+           "jpas_photometry", "detect_flux_units", "catalogue_ids", "count_table_rows"]
 
 JPAS_CATALOGUE_BANDS = jpas_narrow_band_names() + ["iSDSS"]
 LEGACY_MAGNITUDES = ("MAG_G", "MAG_R", "MAG_Z", "MAG_W1", "MAG_W2")
@@ -188,6 +189,28 @@ def jpas_photometry(frame, prefix, units, path, id_column=None, row_offset=0, ch
     if "MORPHTYPE" in frame:
         out["MORPHTYPE"] = frame["MORPHTYPE"].astype(str).str.strip().replace({"": None, "nan": None})
     return pd.DataFrame(out)
+
+
+def catalogue_ids(path, id_column=None, row_offset=0) -> np.ndarray:
+    """Object ids of every row of a J-PAS catalogue file, reading only the id columns
+    (as `read_jpas_catalogue` builds them; row numbers from `row_offset` if it has none)."""
+    available = set(list_columns(path))
+    wanted = [c for c in ([id_column] if id_column else ["TILE_ID", "NUMBER"]) if c in available]
+    if id_column and not wanted:
+        raise InputError(f"{path}: no id column '{id_column}'")
+    if wanted:
+        frame = read_table(path, columns=wanted)
+    else:
+        frame = pd.DataFrame(index=range(count_table_rows(path)))
+    return _object_ids(frame, id_column, path, row_offset, check_unique=False)
+
+
+def count_table_rows(path) -> int:
+    """Rows of a catalogue file (Parquet/FITS from metadata, CSV by reading one column)."""
+    path = Path(path)
+    if path.suffix.lower() in (".csv", ".txt"):
+        return len(pd.read_csv(path, usecols=[0], comment="#"))
+    return count_rows(path)
 
 
 def _object_ids(frame, id_column, path, row_offset=0, check_unique=True):

@@ -10,10 +10,30 @@ import pandas as pd
 from ..derived import LINE_CONTINUUM, balmer_decrement, halpha_attenuation, halpha_luminosity, line_flux, sfr_halpha
 from ..diagnostics import BPT_CURVES, bpt_class, whan_class
 
-__all__ = ["derived_columns", "LINE_EW_TOKENS"]
+__all__ = ["derived_columns", "vac_units", "LINE_EW_TOKENS", "DERIVED_UNITS"]
 
 LINE_EW_TOKENS = {"HALPHA": "HALPHA_6562_EW", "HBETA": "HBETA_4861_EW", "OIII_5007": "OIII_5007_EW",
                   "NII_6584": "NII_6584_EW"}
+
+# Units of the derived and bookkeeping VAC columns (predicted tokens take the vocabulary's).
+DERIVED_UNITS = {**{f"{line}_FLUX{s}": "erg s-1 cm-2" for line in LINE_EW_TOKENS for s in ("", "_ERR")},
+                 "A_HALPHA": "mag", "A_HALPHA_ERR": "mag", "LOG_L_HALPHA": "dex(erg s-1)",
+                 "LOG_L_HALPHA_ERR": "dex", "LOG_SFR_HALPHA": "dex(Msun yr-1)", "LOG_SFR_HALPHA_ERR": "dex",
+                 "LOG_NII_HA": "dex", "LOG_OIII_HB": "dex", "MAG_i": "mag"}
+
+
+def vac_units(columns) -> dict:
+    """FITS/plot units of the VAC columns named in `columns` (those that have one)."""
+    from ..vocabulary import DEFAULT_VOCABULARY
+
+    units = {}
+    for name in columns:
+        token = name[:-4] if name.endswith("_ERR") else name
+        if name in DERIVED_UNITS:
+            units[name] = DERIVED_UNITS[name]
+        elif token in DEFAULT_VOCABULARY and DEFAULT_VOCABULARY[token].unit:
+            units[name] = DEFAULT_VOCABULARY[token].unit
+    return units
 
 
 def derived_columns(pred: pd.DataFrame, mag_i, mag_i_err) -> dict:

@@ -1,12 +1,17 @@
-"""Produce the VAC of a J-PAS catalogue: stream it in partitions, predict, derive, classify, store embeddings.
+"""Produce the VAC of a J-PAS catalogue: stream it in partitions, predict, derive, classify, map.
 
 Each input partition becomes ``catalogue/part-NNNNN.parquet`` (every input column kept,
-predictions, derived quantities, quality flags, outlier score) and
-``embeddings/part-NNNNN.npy``; a FAISS index of all embeddings is stored beside them; a
-rerun skips finished partitions. Not for UMAP or reports.
+predictions, derived quantities, quality flags) and ``embeddings/part-NNNNN.npy``; a rerun
+skips finished partitions. One file is streamed in ``chunk_rows`` partitions; a folder or
+glob of files (partitioned input) is one partition per file, run through Dask (a local
+cluster, or a scheduler address). A final pass over all embeddings adds the outlier score,
+the stored UMAP coordinates and the FAISS similarity index (optionally FITS copies).
+Not for reports (see `ojala_core.validation`).
 """
 from __future__ import annotations
 
+import functools
+import glob
 import time
 from pathlib import Path
 
@@ -15,77 +20,161 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import __version__
-from ..io.files import atomic_path, write_json, write_parquet
-from ..io.jpas import iter_jpas_catalogue
+from ..io.files import atomic_path, write_fits_table, write_json, write_parquet
+from ..io.jpas import catalogue_ids, count_table_rows, iter_jpas_catalogue
+from ..io.tables import InputError
 from ..mocks.tokens import catalogue_tokens
 from ..model.inference import DEFAULT_TARGETS, predict
 from ..model.pretrained import Ojala
-from .columns import derived_columns
+from .columns import derived_columns, vac_units
+from .embedding_map import UMAP_FIT_ROWS, fit_embedding_map, save_reducer
 from .similarity import OUTLIER_K, EmbeddingIndex, load_embeddings
 
-__all__ = ["produce_vac", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
+__all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
 
 MIN_NB_FOR_GOOD = 50
 # Bit flags of QUALITY_FLAG: why a row was not predicted, or is predicted from less.
 QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDSS": 8}
+_TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fit", ".csv")
 
 
-def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, seen: set) -> np.ndarray:
-    flags = np.zeros(len(phot), dtype=np.int16)
-    ids = phot["JPAS_ID"].to_numpy()
-    duplicate = pd.Series(ids).duplicated().to_numpy() | np.isin(ids, list(seen))
-    flags[duplicate] |= QUALITY_FLAGS["DUPLICATE_ID"]
-    n_nb = phot["N_NB_OBSERVED"].to_numpy()
-    flags[n_nb < MIN_NB_FOR_GOOD] |= QUALITY_FLAGS["FEW_BANDS"]
-    flags[~(phot["FNU_iSDSS"].to_numpy() > 0)] |= QUALITY_FLAGS["NO_ISDSS"]
-    usable = tokens.drop(columns=["JPAS_ID", "RA", "DEC", "MORPHTYPE"]).notna().sum(axis=1).to_numpy()
-    flags[usable < 5] |= QUALITY_FLAGS["NO_PHOTOMETRY"]
-    return flags
+def catalogue_files(catalogue) -> list[Path]:
+    """The files of a catalogue given as a file, a folder of table files or a glob pattern."""
+    path = Path(catalogue)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in _TABLE_SUFFIXES)
+    elif path.exists():
+        files = [path]
+    else:
+        files = sorted(Path(p) for p in glob.glob(str(catalogue)))
+    if not files:
+        raise FileNotFoundError(f"{catalogue}: no catalogue file (CSV, FITS or Parquet) found")
+    return files
 
 
 def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows=50_000, batch_size=256,
-                id_column=None) -> dict:
-    """Write the VAC of `catalogue` with the model in `model_dir` into `out_dir`; returns its manifest."""
+                id_column=None, scheduler=None, fits=False, umap_fit_rows=UMAP_FIT_ROWS, seed=42) -> dict:
+    """Write the VAC of `catalogue` with the model in `model_dir` into `out_dir`; returns its manifest.
+
+    `catalogue` is one file (streamed in `chunk_rows` partitions, unless `scheduler` is
+    given) or a folder/glob of files (one partition per file, through Dask). `scheduler`:
+    None, ``"local"`` (a local Dask cluster) or a Dask scheduler address. `fits` also
+    writes ``fits/part-NNNNN.fits`` beside every Parquet partition.
+    """
     out_dir = Path(out_dir)
     (out_dir / "catalogue").mkdir(parents=True, exist_ok=True)
     (out_dir / "embeddings").mkdir(exist_ok=True)
-    model = Ojala.from_pretrained(model_dir)
+    files = catalogue_files(catalogue)
     t0 = time.time()
-    seen: set = set()
+    job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
+               out_dir=str(out_dir))
+    if len(files) == 1 and scheduler is None:
+        results = _stream_file(files[0], chunk_rows, job)
+    else:
+        results = _run_partitions_dask(files, scheduler or "local", job)
     summary = {"rows": 0, "predicted": 0, **{name.lower(): 0 for name in QUALITY_FLAGS}, "masked_band_values": 0}
-    first_row = 0
-    parts = []
-    with tqdm(unit="obj", desc="vac") as bar:
-        for k, (raw, phot) in enumerate(iter_jpas_catalogue(catalogue, prefix, id_column, chunk_rows, all_columns=True)):
-            part = out_dir / "catalogue" / f"part-{k:05d}.parquet"
-            emb_path = out_dir / "embeddings" / f"part-{k:05d}.npy"
-            tokens = catalogue_tokens(phot)
-            flags = _quality(phot, tokens, seen)
-            seen.update(phot["JPAS_ID"].tolist())
-            if not (part.exists() and emb_path.exists()):
-                _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, part, emb_path)
-            frame_flags = pd.read_parquet(part, columns=["QUALITY_FLAG", "CLASS"])
-            summary["rows"] += len(raw)
-            summary["predicted"] += int(frame_flags["CLASS"].notna().sum())
-            for name, bit in QUALITY_FLAGS.items():
-                summary[name.lower()] += int(((flags & bit) > 0).sum())
-            nb = [c for c in tokens.columns if c.startswith("J0") and not c.endswith("_ERR")]
-            observed = tokens[[f"{c}_ERR" for c in nb]].notna().to_numpy()
-            summary["masked_band_values"] += int((observed & tokens[nb].isna().to_numpy()).sum())
-            parts.append({"path": str(part.relative_to(out_dir)), "rows": len(raw), "first_row": first_row})
-            first_row += len(raw)
-            bar.update(len(raw))
+    for result in results:
+        for key in summary:
+            summary[key] += result["summary"][key]
     if summary["rows"] == 0:
-        raise ValueError(f"{catalogue}: the catalogue is empty")
-    _add_outlier_scores(out_dir, parts)
+        raise InputError(f"{catalogue}: the catalogue is empty")
+    parts = [{k: r[k] for k in ("path", "rows", "first_row", "source")} for r in results]
+    _final_pass(out_dir, parts, umap_fit_rows, seed, fits)
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
-                "targets": list(DEFAULT_TARGETS), "embedding_dim": model.config.d_model,
+                "targets": list(DEFAULT_TARGETS), "embedding_dim": int(np.load(out_dir / "embeddings" /
+                                                                               "part-00000.npy").shape[1]),
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
+                "scheduler": scheduler, "fits": bool(fits),
                 "outlier_score": f"distance to the {OUTLIER_K}th nearest neighbour in embedding space",
+                "umap": {"fit_rows": umap_fit_rows, "seed": seed, "reducer": "umap.pkl"},
                 "similarity_index": "similarity.faiss (exact L2; rows in similarity_rows.npy)",
                 "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def _stream_file(path, chunk_rows, job) -> list[dict]:
+    """One file, streamed: partition k = rows [k·chunk_rows, (k+1)·chunk_rows)."""
+    seen: set = set()
+    results = []
+    first_row = 0
+    with tqdm(unit="obj", desc="vac", total=count_table_rows(path)) as bar:
+        for k, (raw, phot) in enumerate(iter_jpas_catalogue(path, job["prefix"], job["id_column"], chunk_rows,
+                                                            all_columns=True)):
+            ids = phot["JPAS_ID"].to_numpy()
+            duplicate = pd.Series(ids).duplicated().to_numpy() | np.isin(ids, list(seen))
+            seen.update(ids.tolist())
+            results.append(_vac_partition(raw, phot, duplicate, k, first_row, str(path), job))
+            first_row += len(raw)
+            bar.update(len(raw))
+    return results
+
+
+def _run_partitions_dask(files, scheduler, job) -> list[dict]:
+    """One partition per file, as Dask tasks; duplicate ids are found across files first."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    rows = [count_table_rows(f) for f in files]
+    firsts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int)
+    ids = np.concatenate([catalogue_ids(f, job["id_column"], int(o)) for f, o in zip(files, firsts)])
+    duplicate = pd.Series(ids).duplicated().to_numpy()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+        if scheduler == "local" else None
+    with Client(cluster if cluster is not None else scheduler) as client:
+        futures = [client.submit(_file_partition, str(f), k, int(firsts[k]), duplicate[firsts[k]:firsts[k] + n],
+                                 job, pure=False)
+                   for k, (f, n) in enumerate(zip(files, rows))]
+        with tqdm(total=int(sum(rows)), unit="obj", desc="vac (dask)") as bar:
+            for future in as_completed(futures):
+                bar.update(future.result()["rows"])
+        results = [f.result() for f in futures]
+    if cluster is not None:
+        cluster.close()
+    return results
+
+
+def _file_partition(path, k, first_row, duplicate, job) -> dict:
+    """A Dask task: the whole of one input file as partition k."""
+    import torch
+
+    torch.set_num_threads(1)
+    (raw, phot), = iter_jpas_catalogue(path, job["prefix"], job["id_column"], chunk_rows=1 << 62, all_columns=True)
+    return _vac_partition(raw, phot, np.asarray(duplicate), k, first_row, path, job)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_model(model_dir):
+    return Ojala.from_pretrained(model_dir)
+
+
+def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
+    """Write partition k (unless already written) and return its summary counts."""
+    out_dir = Path(job["out_dir"])
+    part = out_dir / "catalogue" / f"part-{k:05d}.parquet"
+    emb_path = out_dir / "embeddings" / f"part-{k:05d}.npy"
+    tokens = catalogue_tokens(phot)
+    flags = _quality(phot, tokens, duplicate)
+    if not (part.exists() and emb_path.exists()):
+        _write_partition(_load_model(job["model_dir"]), raw, phot, tokens, flags, first_row, job["batch_size"],
+                         part, emb_path)
+    predicted = pd.read_parquet(part, columns=["CLASS"])["CLASS"].notna().sum()
+    nb = [c for c in tokens.columns if c.startswith("J0") and not c.endswith("_ERR")]
+    observed = tokens[[f"{c}_ERR" for c in nb]].notna().to_numpy()
+    summary = {"rows": len(raw), "predicted": int(predicted),
+               "masked_band_values": int((observed & tokens[nb].isna().to_numpy()).sum()),
+               **{name.lower(): int(((flags & bit) > 0).sum()) for name, bit in QUALITY_FLAGS.items()}}
+    return {"path": str(part.relative_to(out_dir)), "rows": len(raw), "first_row": first_row, "source": source,
+            "summary": summary}
+
+
+def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
+    flags = np.zeros(len(phot), dtype=np.int16)
+    flags[duplicate] |= QUALITY_FLAGS["DUPLICATE_ID"]
+    flags[phot["N_NB_OBSERVED"].to_numpy() < MIN_NB_FOR_GOOD] |= QUALITY_FLAGS["FEW_BANDS"]
+    flags[~(phot["FNU_iSDSS"].to_numpy() > 0)] |= QUALITY_FLAGS["NO_ISDSS"]
+    usable = tokens.drop(columns=["JPAS_ID", "RA", "DEC", "MORPHTYPE"]).notna().sum(axis=1).to_numpy()
+    flags[usable < 5] |= QUALITY_FLAGS["NO_PHOTOMETRY"]
+    return flags
 
 
 def _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, part, emb_path):
@@ -104,6 +193,7 @@ def _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, par
     mag_i = tokens["MAG_i"].to_numpy(float)
     for key, values in derived_columns(pred, mag_i, tokens["MAG_i_ERR"].to_numpy(float)).items():
         out[key] = values
+    out["MAG_i"] = mag_i
     out["N_NB_OBSERVED"] = phot["N_NB_OBSERVED"].to_numpy()
     out["QUALITY_FLAG"] = flags
     out["EMBEDDING_ROW"] = first_row + np.arange(len(out), dtype=np.int64)
@@ -113,20 +203,55 @@ def _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, par
     write_parquet(part, out)
 
 
-def _add_outlier_scores(out_dir: Path, parts: list):
-    """Index all embeddings (FAISS), store the index, and add OUTLIER_SCORE to every partition."""
+def _final_pass(out_dir: Path, parts: list, umap_fit_rows: int, seed: int, fits: bool):
+    """Over all embeddings: FAISS index, OUTLIER_SCORE, UMAP_X/UMAP_Y; then FITS copies if asked."""
     import faiss
 
     embeddings = load_embeddings(out_dir)
     index = EmbeddingIndex(embeddings)
     scores = index.outlier_scores(embeddings)
+    coords, reducer = fit_embedding_map(embeddings, umap_fit_rows, seed)
     with atomic_path(out_dir / "similarity.faiss") as tmp:
         faiss.write_index(index.index, str(tmp))
     with atomic_path(out_dir / "similarity_rows.npy") as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, index.rows)
-    for part in parts:
+    if reducer is not None:
+        save_reducer(reducer, out_dir / "umap.pkl")
+    for part in tqdm(parts, desc="vac final pass", unit="part", disable=len(parts) < 2):
         path = out_dir / part["path"]
         frame = pd.read_parquet(path)
-        frame["OUTLIER_SCORE"] = scores[frame["EMBEDDING_ROW"].to_numpy()]
+        rows = frame["EMBEDDING_ROW"].to_numpy()
+        frame["OUTLIER_SCORE"] = scores[rows]
+        frame["UMAP_X"], frame["UMAP_Y"] = coords[rows, 0], coords[rows, 1]
         write_parquet(path, frame)
+        if fits:
+            _write_fits_partition(out_dir / "fits" / (path.stem + ".fits"), frame)
+
+
+def _write_fits_partition(path, frame):
+    """A FITS copy of one VAC partition (strings as fixed-width, missing strings as '')."""
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            values = values.fillna("").astype(str)
+        elif pd.api.types.is_bool_dtype(values):
+            values = values.astype(bool)
+        columns[name] = values.to_numpy()
+    write_fits_table(path, columns, "OJALA_VAC", units=_fits_units(vac_units(frame.columns)))
+
+
+def _fits_units(units: dict) -> dict:
+    """The units the FITS standard can state (dex and solar units cannot; docs/formats.md lists them all)."""
+    from astropy import units as u
+
+    kept = {}
+    for name, unit in units.items():
+        unit = unit.replace("mag(AB)", "mag")
+        try:
+            u.Unit(unit, format="fits")
+        except ValueError:
+            continue
+        kept[name] = unit
+    return kept
