@@ -84,6 +84,12 @@ def _cmd_vac(args):
           f"masked; {manifest['seconds']:.0f} s")
 
 
+def _cmd_serve(args):
+    from dashboard.app import serve
+
+    serve(args.vac, args.model, args.mocks, args.desi_spectra, port=args.port, address=args.address)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ojala", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -143,7 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="UMAP subsample and randomness")
     p.set_defaults(func=_cmd_vac)
 
+    p = sub.add_parser("serve", help="the explorer (Panel) over a VAC")
+    p.add_argument("--vac", required=True, help="VAC folder made by 'ojala vac'")
+    p.add_argument("--model", help="model folder (default: the one that made the VAC)")
+    p.add_argument("--mocks", help="mocks folder: joins DESI values of cross-matched objects (validation view)")
+    p.add_argument("--desi-spectra", help="quoted glob of DESI coadd files, to overlay DESI spectra")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
+    p.set_defaults(func=_cmd_serve)
+
+    from dashboard import demo
     from training import expand, finetune, train
+
+    p = sub.add_parser("demo", help="build what is missing (sky, mocks, VAC with the shipped model) and serve "
+                                    "the explorer")
+    demo.add_arguments(p)
+    p.set_defaults(func=demo.run)
 
     for name, module, text in (("train", train, "train a model on mocks (Lightning; CPU default, GPU if present)"),
                                ("finetune", finetune, "fit a light head on frozen embeddings (e.g. LOG_MBH)"),

@@ -21,3 +21,16 @@ def tiny_mocks(tiny_sky, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("mocks")
     return out, build_mocks(MockInputs.from_sky(tiny_sky), out, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_vac(tiny_sky, tmp_path_factory):
+    """Folder of the VAC of the tiny sky's J-PAS catalogue made with the shipped model."""
+    from pathlib import Path
+
+    from ojala_core.vac.produce import produce_vac
+
+    out = tmp_path_factory.mktemp("vac") / "vac"
+    model = Path(__file__).resolve().parent.parent / "models" / "ojala-small"
+    produce_vac(model, tiny_sky / "jpas" / "jpas-catalogue.fits", out, chunk_rows=500)
+    return out

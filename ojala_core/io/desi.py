@@ -14,7 +14,7 @@ import pandas as pd
 from .tables import InputError, list_columns, read_table
 
 __all__ = ["DESI_VACS", "read_redshift_catalogue", "read_vac", "iter_coadd_files", "CoaddBlock",
-           "LEGACY_FLUX_BANDS"]
+           "LEGACY_FLUX_BANDS", "CoaddIndex"]
 
 LEGACY_FLUX_BANDS = ("G", "R", "Z", "W1", "W2")
 
@@ -122,3 +122,46 @@ def iter_coadd_files(paths) -> Iterator[CoaddBlock]:
         except (OSError, TypeError) as exc:
             raise InputError(f"{path}: corrupt or truncated coadd file ({exc})") from exc
         yield CoaddBlock(path, targetid, cameras)
+
+
+class CoaddIndex:
+    """Find one object's DESI spectrum among many coadd files (TARGETID -> file, row).
+
+    Only the FIBERMAP TARGETIDs are read up front; a spectrum is read when asked for.
+    """
+
+    def __init__(self, paths):
+        from astropy.io import fits
+
+        self.paths = [Path(p) for p in paths]
+        self._where = {}
+        for k, path in enumerate(self.paths):
+            with fits.open(path, memmap=True) as hdul:
+                for row, tid in enumerate(np.asarray(hdul["FIBERMAP"].data["TARGETID"]).astype(np.int64)):
+                    self._where[int(tid)] = (k, row)
+
+    def __contains__(self, targetid) -> bool:
+        return int(targetid) in self._where
+
+    def spectrum(self, targetid):
+        """(wavelength [Å], flux [1e-17 erg s⁻¹ cm⁻² Å⁻¹], ivar) of `targetid`, cameras joined
+        (masked pixels ivar 0), or None when no file holds it."""
+        from astropy.io import fits
+
+        if int(targetid) not in self._where:
+            return None
+        k, row = self._where[int(targetid)]
+        waves, fluxes, ivars = [], [], []
+        with fits.open(self.paths[k], memmap=True) as hdul:
+            for cam in ("B", "R", "Z"):
+                if f"{cam}_FLUX" not in hdul:
+                    continue
+                ivar = np.asarray(hdul[f"{cam}_IVAR"].data[row], dtype=float)
+                if f"{cam}_MASK" in hdul:
+                    ivar = np.where(np.asarray(hdul[f"{cam}_MASK"].data[row]) != 0, 0.0, ivar)
+                waves.append(np.asarray(hdul[f"{cam}_WAVELENGTH"].data, dtype=float))
+                fluxes.append(np.asarray(hdul[f"{cam}_FLUX"].data[row], dtype=float))
+                ivars.append(ivar)
+        wave, flux, ivar = (np.concatenate(a) for a in (waves, fluxes, ivars))
+        order = np.argsort(wave, kind="stable")
+        return wave[order], flux[order], ivar[order]

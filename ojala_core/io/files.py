@@ -57,10 +57,10 @@ def write_fits_table(path, columns: dict, extname: str, units: dict | None = Non
         fits.HDUList([fits.PrimaryHDU(), table]).writeto(tmp, overwrite=True)
 
 
-def write_parquet(path, frame):
-    """Write a pandas DataFrame to Parquet atomically."""
+def write_parquet(path, frame, **options):
+    """Write a pandas DataFrame to Parquet atomically (`options` go to pyarrow, e.g. row_group_size)."""
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        frame.to_parquet(tmp, index=False, **options)
 
 
 def write_json(path, obj):

@@ -104,8 +104,13 @@ def _wanted_columns(available, prefix, id_column):
     need = ["ALPHA_J2000", "DELTA_J2000"] + [c + e for c in flux_cols for e in ("", "_ERR")]
     optional = ["TILE_ID", "NUMBER", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "MORPHTYPE", *(id_column and [id_column] or []),
                 *[f"FLAGS_{b}" for b in JPAS_CATALOGUE_BANDS],
-                *[c + e for c in LEGACY_MAGNITUDES for e in ("", "_ERR")]]
+                *LEGACY_MAGNITUDES, *[e for c in LEGACY_MAGNITUDES for e in _legacy_error_names(c)]]
     return need + [c for c in optional if c in available]
+
+
+def _legacy_error_names(column):
+    """Accepted error columns of a Legacy magnitude: J-PAS style MAG_ERR_G, or MAG_G_ERR."""
+    return (column.replace("MAG_", "MAG_ERR_", 1), f"{column}_ERR")
 
 
 def _column_units(frame, declared, prefix, path):
@@ -147,7 +152,9 @@ def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=
             if len(chunk) == 0:
                 raise InputError(f"{path}: the catalogue is empty")
             units = _column_units(chunk, declared, prefix, path)
-        yield chunk, jpas_photometry(chunk, prefix, units, path, id_column, offset, check_unique=False)
+        phot = jpas_photometry(chunk, prefix, units, path, id_column, offset, check_unique=False)
+        phot.attrs["band_units"] = units      # how the bands were read, for whoever re-reads these rows
+        yield chunk, phot
         offset += len(chunk)
 
 
@@ -183,9 +190,10 @@ def jpas_photometry(frame, prefix, units, path, id_column=None, row_offset=0, ch
         out["MAG_i_ERR"] = 1.0857 * out["FNU_iSDSS_ERR"] / out["FNU_iSDSS"]
     for col in LEGACY_MAGNITUDES:
         if col in frame:
-            for suffix in ("", "_ERR"):
-                v = frame[col + suffix].to_numpy(float) if col + suffix in frame else np.full(len(frame), np.nan)
-                out[col + suffix] = np.where(np.isfinite(v) & (v > 0) & (v < 40), v, np.nan)
+            err_col = next((e for e in _legacy_error_names(col) if e in frame), None)
+            for name, source in ((col, col), (f"{col}_ERR", err_col)):
+                v = frame[source].to_numpy(float) if source else np.full(len(frame), np.nan)
+                out[name] = np.where(np.isfinite(v) & (v > 0) & (v < 40), v, np.nan)
     if "MORPHTYPE" in frame:
         out["MORPHTYPE"] = frame["MORPHTYPE"].astype(str).str.strip().replace({"": None, "nan": None})
     return pd.DataFrame(out)

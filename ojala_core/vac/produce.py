@@ -20,13 +20,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import __version__
-from ..io.files import atomic_path, write_fits_table, write_json, write_parquet
+from ..io.files import atomic_path, write_json, write_parquet
 from ..io.jpas import catalogue_ids, count_table_rows, iter_jpas_catalogue
 from ..io.tables import InputError
 from ..mocks.tokens import catalogue_tokens
 from ..model.inference import DEFAULT_TARGETS, predict
 from ..model.pretrained import Ojala
-from .columns import derived_columns, vac_units
+from .columns import derived_columns
+from .export import export_table
 from .embedding_map import UMAP_FIT_ROWS, fit_embedding_map, save_reducer
 from .similarity import OUTLIER_K, EmbeddingIndex, load_embeddings
 
@@ -36,6 +37,8 @@ MIN_NB_FOR_GOOD = 50
 # Bit flags of QUALITY_FLAG: why a row was not predicted, or is predicted from less.
 QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDSS": 8}
 _TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fit", ".csv")
+# Small row groups let the explorer read one object's full row without reading its partition.
+ROW_GROUP_ROWS = 4096
 
 
 def catalogue_files(catalogue) -> list[Path]:
@@ -79,10 +82,13 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     if summary["rows"] == 0:
         raise InputError(f"{catalogue}: the catalogue is empty")
     parts = [{k: r[k] for k in ("path", "rows", "first_row", "source")} for r in results]
+    if any(r["band_units"] != results[0]["band_units"] for r in results):
+        raise InputError(f"{catalogue}: the files store the bands in different units (f_lambda vs magnitudes)")
     _final_pass(out_dir, parts, umap_fit_rows, seed, fits)
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
                 "targets": list(DEFAULT_TARGETS), "embedding_dim": int(np.load(out_dir / "embeddings" /
                                                                                "part-00000.npy").shape[1]),
+                "band_units": results[0]["band_units"],
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
                 "scheduler": scheduler, "fits": bool(fits),
                 "outlier_score": f"distance to the {OUTLIER_K}th nearest neighbour in embedding space",
@@ -164,7 +170,7 @@ def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
                "masked_band_values": int((observed & tokens[nb].isna().to_numpy()).sum()),
                **{name.lower(): int(((flags & bit) > 0).sum()) for name, bit in QUALITY_FLAGS.items()}}
     return {"path": str(part.relative_to(out_dir)), "rows": len(raw), "first_row": first_row, "source": source,
-            "summary": summary}
+            "band_units": phot.attrs["band_units"], "summary": summary}
 
 
 def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
@@ -224,34 +230,6 @@ def _final_pass(out_dir: Path, parts: list, umap_fit_rows: int, seed: int, fits:
         rows = frame["EMBEDDING_ROW"].to_numpy()
         frame["OUTLIER_SCORE"] = scores[rows]
         frame["UMAP_X"], frame["UMAP_Y"] = coords[rows, 0], coords[rows, 1]
-        write_parquet(path, frame)
+        write_parquet(path, frame, row_group_size=ROW_GROUP_ROWS)
         if fits:
-            _write_fits_partition(out_dir / "fits" / (path.stem + ".fits"), frame)
-
-
-def _write_fits_partition(path, frame):
-    """A FITS copy of one VAC partition (strings as fixed-width, missing strings as '')."""
-    columns = {}
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype == object or pd.api.types.is_string_dtype(values):
-            values = values.fillna("").astype(str)
-        elif pd.api.types.is_bool_dtype(values):
-            values = values.astype(bool)
-        columns[name] = values.to_numpy()
-    write_fits_table(path, columns, "OJALA_VAC", units=_fits_units(vac_units(frame.columns)))
-
-
-def _fits_units(units: dict) -> dict:
-    """The units the FITS standard can state (dex and solar units cannot; docs/formats.md lists them all)."""
-    from astropy import units as u
-
-    kept = {}
-    for name, unit in units.items():
-        unit = unit.replace("mag(AB)", "mag")
-        try:
-            u.Unit(unit, format="fits")
-        except ValueError:
-            continue
-        kept[name] = unit
-    return kept
+            export_table(frame, out_dir / "fits" / (path.stem + ".fits"), "fits")

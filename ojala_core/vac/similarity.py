@@ -42,6 +42,16 @@ class EmbeddingIndex:
         self.index = faiss.IndexFlatL2(embeddings.shape[1])
         self.index.add(np.ascontiguousarray(embeddings[self.rows]))
 
+    @classmethod
+    def load(cls, vac_dir) -> "EmbeddingIndex":
+        """The index stored in a VAC folder (similarity.faiss + similarity_rows.npy)."""
+        import faiss
+
+        self = cls.__new__(cls)
+        self.index = faiss.read_index(str(Path(vac_dir) / "similarity.faiss"))
+        self.rows = np.load(Path(vac_dir) / "similarity_rows.npy")
+        return self
+
     def search(self, vectors, k):
         """The k nearest indexed rows of each vector: (rows (m, k), distances (m, k), ascending)."""
         vectors = np.ascontiguousarray(np.atleast_2d(vectors).astype(np.float32))

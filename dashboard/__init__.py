@@ -1,0 +1,1 @@
+"""The OJALA explorer: a Panel app over a VAC (``ojala serve``, ``ojala demo``)."""

@@ -1,0 +1,96 @@
+"""The explorer app: load a VAC, the model and (optionally) DESI labels and spectra once, then
+serve one linked page per browser session. Entry point of ``ojala serve``.
+"""
+from __future__ import annotations
+
+import functools
+import glob
+import logging
+import os
+from pathlib import Path
+
+# Bokeh/Panel JavaScript and CSS come from this server, never from a CDN (offline machines).
+os.environ.setdefault("BOKEH_RESOURCES", "server")
+
+import holoviews as hv  # noqa: E402
+import panel as pn  # noqa: E402
+
+from ojala_core.io.desi import CoaddIndex  # noqa: E402
+from ojala_core.model.pretrained import Ojala  # noqa: E402
+from ojala_core.vac.store import VacStore  # noqa: E402
+
+from .state import ExplorerState  # noqa: E402
+from .views.catalogue import CatalogueView  # noqa: E402
+from .views.diagrams import DIAGRAMS, DiagramView  # noqa: E402
+from .views.object_view import ObjectView  # noqa: E402
+from .views.similarity import SimilarityView  # noqa: E402
+from .views.validation import ValidationView  # noqa: E402
+from .views.whatif import WhatIfView  # noqa: E402
+
+__all__ = ["load_resources", "build_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def load_resources(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
+    """(VacStore, model, CoaddIndex or None), loaded once per server and shared by sessions."""
+    import pandas as pd
+
+    labels = None
+    if mocks_dir:
+        path = Path(mocks_dir) / "test_real.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{mocks_dir}: no test_real.parquet (a mocks folder made by 'ojala mocks')")
+        labels = pd.read_parquet(path)
+    store = VacStore(vac_dir, labels)
+    model = Ojala.from_pretrained(model_dir or store.manifest["model"])
+    paths = sorted(glob.glob(spectra)) if spectra else []
+    index = CoaddIndex(paths) if paths else None
+    return store, model, index
+
+
+def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
+    """One session's page: header, sidebar filters, diagrams / map / what-if / similarity /
+    validation tabs, the object view and the catalogue table, all over one state."""
+    hv.extension("bokeh")
+    store, model, index = load_resources(str(vac_dir), model_dir and str(model_dir), mocks_dir and str(mocks_dir),
+                                         spectra)
+    state = ExplorerState(store, model, index)
+    catalogue = CatalogueView(state)
+    diagrams = {name: DiagramView(state, spec) for name, spec in DIAGRAMS.items()}
+    clear = pn.widgets.Button(name="Clear selection", width=140)
+    clear.on_click(state.clear_selection)
+    label = pn.pane.HTML(_selection_html(state), sizing_mode="stretch_width")
+    state.param.watch(lambda *_: setattr(label, "object", _selection_html(state)), ["version", "selection_label"])
+    tabs = pn.Tabs(
+        ("Diagrams", pn.GridBox(*(diagrams[n] for n in ("BPT", "WHAN", "SFMS", "CMD")), ncols=2)),
+        ("Embedding map", diagrams["UMAP"]),
+        ("What-if", WhatIfView(state)),
+        ("Similar", SimilarityView(state)),
+        ("Validation", ValidationView(state)),
+        dynamic=False, sizing_mode="stretch_width")
+    header = pn.Row(pn.pane.HTML(f"<h2 style='margin:4px'>OJALA explorer</h2><small>{len(store):,} objects · "
+                                 f"{store.path}</small>"), label, clear, sizing_mode="stretch_width")
+    main = pn.Row(pn.Column(tabs, catalogue, sizing_mode="stretch_width"),
+                  pn.Column(ObjectView(state), width=600), sizing_mode="stretch_width")
+    page = pn.Row(catalogue.filters(), pn.Column(header, main, sizing_mode="stretch_width"),
+                  sizing_mode="stretch_width")
+    page.explorer_state = state          # for tests and notebooks: the session's state
+    return page
+
+
+def _selection_html(state):
+    n = int(state.mask.sum())
+    return (f"<div id='selection' data-n='{n}' data-label='{state.selection_label}'>"
+            f"<b>Selection:</b> {state.selection_label} — {n:,} shown</div>")
+
+
+def serve(vac_dir, model_dir=None, mocks_dir=None, spectra=None, port=5006, address="127.0.0.1", show=False):
+    """Serve the explorer until interrupted (loads everything before accepting sessions)."""
+    load_resources(str(vac_dir), model_dir and str(model_dir), mocks_dir and str(mocks_dir), spectra)
+    origins = [f"{host}:{port}" for host in ("localhost", "127.0.0.1", address)]
+    print(f"OJALA explorer on http://{address}:{port}/  (Ctrl-C to stop)", flush=True)
+    pn.serve({"/": lambda: build_app(vac_dir, model_dir, mocks_dir, spectra)}, port=port, address=address,
+             show=show, websocket_origin=origins, title="OJALA explorer", threaded=False, start=True,
+             print_url=False)

@@ -1,0 +1,50 @@
+"""``ojala demo``: build whatever is missing (sky, mocks, VAC with the shipped weights) and serve
+the explorer on it. Each stage is the same command a user would run, and resumes.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "ojala-small"
+
+
+def add_arguments(p):
+    p.add_argument("--preset", choices=["tiny", "default"], default="default",
+                   help="size of the embedded synthetic sky (default: 164k objects, ~10 min to build)")
+    p.add_argument("--data", default="data", help="folder for the sky, mocks and VAC (default ./data)")
+    p.add_argument("--model", default=str(SHIPPED_MODEL), help="model folder (default: the shipped weights)")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--no-serve", action="store_true", help="build everything, do not start the server")
+
+
+def run(args):
+    from ojala_core.mocks.build import MockInputs, build_mocks
+    from ojala_core.sky.build import build_sky
+    from ojala_core.vac.produce import produce_vac
+
+    data = Path(args.data)
+    sky, mocks, vac = (data / f"{name}-{args.preset}" for name in ("sky", "mocks", "vac"))
+    t0 = time.time()
+    if not (Path(args.model) / "model.safetensors").exists():
+        raise FileNotFoundError(f"{args.model}: no model.safetensors (train one with 'ojala train', see README)")
+    steps = [("sky", sky / "manifest.json", lambda: build_sky(sky, preset=args.preset, seed=42)),
+             ("mocks", mocks / "manifest.json", lambda: build_mocks(MockInputs.from_sky(sky), mocks)),
+             ("vac", vac / "manifest.json",
+              lambda: produce_vac(args.model, sky / "jpas" / "jpas-catalogue.fits", vac))]
+    for name, done, build in steps:
+        if done.exists():
+            print(f"demo: {name} already in {done.parent}")
+            continue
+        print(f"demo: building the {name} in {done.parent} ...", flush=True)
+        build()
+    print(f"demo: everything built in {time.time() - t0:.0f} s", flush=True)
+    if args.no_serve:
+        return
+    from .app import serve
+
+    serve(vac, args.model, mocks, str(sky / "desi" / "spectra" / "coadd-*.fits"), port=args.port,
+          address=args.address)

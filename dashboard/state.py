@@ -1,0 +1,124 @@
+"""The explorer's shared state: the loaded VAC and model, filters, the selection, the open object.
+
+Every view reads this one object and writes its selection or clicked object here;
+``version`` bumps whenever the set of shown objects changes, so views redraw once.
+Not for drawing (see `dashboard.views`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import param
+
+from ojala_core.vac.store import VacStore
+
+__all__ = ["ExplorerState"]
+
+
+class ExplorerState(param.Parameterized):
+    """Filters + selection + open object over one `VacStore`.
+
+    The shown set is ``filters ∧ selection``: filters come from the sidebar widgets,
+    the selection from a drag in any diagram, the similarity gallery, or nothing.
+    """
+
+    classes = param.ListSelector(default=[], objects=[], doc="classes shown")
+    min_probability = param.Number(0.0, bounds=(0.0, 1.0), step=0.05, doc="lowest P of the predicted class")
+    mag_range = param.Range((10.0, 30.0), doc="MAG_i range")
+    z_range = param.Range((0.0, 7.0), doc="predicted redshift range (Z_GAL, or Z_QSO for QSOs)")
+    column = param.Selector(default="", objects=[""], doc="filter on any numeric column")
+    column_range = param.Range((-1e30, 1e30))
+    selection = param.Parameter(None, doc="sorted rows picked in a view, or None")
+    selection_label = param.String("no selection")
+    current_row = param.Integer(None, allow_None=True, doc="the open object (VAC row)")
+    hidden_tokens = param.List([], doc="tokens hidden in the what-if view")
+    version = param.Integer(0)
+
+    def __init__(self, store: VacStore, model, spectra=None, **params):
+        frame = store.frame
+        classes = sorted(c for c in frame["CLASS"].dropna().unique())
+        super().__init__(**params)
+        self.store, self.model, self.spectra = store, model, spectra
+        self._tokens = {}
+        self.param.classes.objects = classes
+        self.classes = list(classes)
+        mag = frame["MAG_i"].to_numpy()
+        lo, hi = float(np.nanmin(mag)), float(np.nanmax(mag))
+        self.param.mag_range.bounds = (np.floor(lo), np.ceil(hi))
+        self.mag_range = (np.floor(lo), np.ceil(hi))
+        self.param.column.objects = [""] + store.numeric_columns()
+        z = self.redshift
+        self.param.z_range.bounds = (0.0, float(np.ceil(np.nanmax(z)))) if np.isfinite(z).any() else (0.0, 7.0)
+        self.z_range = self.param.z_range.bounds
+        self.filter_mask = self._filters()
+        self.mask = self.filter_mask.copy()
+        self.param.watch(self._refilter, ["classes", "min_probability", "mag_range", "z_range", "column",
+                                          "column_range"])
+        self.param.watch(self._reselect, ["selection"])
+
+    @property
+    def frame(self):
+        return self.store.frame
+
+    @property
+    def redshift(self) -> np.ndarray:
+        """Predicted z of each object: Z_QSO for QSOs, Z_GAL otherwise (NaN for stars)."""
+        frame = self.frame
+        cls = frame["CLASS"].astype(object).to_numpy()
+        z = np.where(cls == "QSO", frame["Z_QSO"].to_numpy(), frame["Z_GAL"].to_numpy())
+        return np.where(cls == "STAR", np.nan, z)
+
+    def _filters(self) -> np.ndarray:
+        frame = self.frame
+        cls = frame["CLASS"].astype(object).to_numpy()
+        keep = np.isin(cls, list(self.classes))
+        if self.min_probability > 0:
+            p = np.zeros(len(frame), dtype=np.float32)
+            for name in self.param.classes.objects:
+                p = np.where(cls == name, frame[f"P_{name}"].to_numpy(), p)
+            keep &= p >= self.min_probability
+        mag = frame["MAG_i"].to_numpy()
+        lo, hi = self.mag_range
+        if (lo, hi) != self.param.mag_range.bounds:
+            keep &= (mag >= lo) & (mag <= hi)
+        zlo, zhi = self.z_range
+        if (zlo, zhi) != self.param.z_range.bounds:
+            z = self.redshift
+            keep &= (z >= zlo) & (z <= zhi)
+        if self.column:
+            values = frame[self.column].to_numpy()
+            keep &= (values >= self.column_range[0]) & (values <= self.column_range[1])
+        return keep
+
+    def _refilter(self, *_):
+        self.filter_mask = self._filters()
+        self._reselect()
+
+    def _reselect(self, *_):
+        mask = self.filter_mask.copy()
+        if self.selection is not None:
+            picked = np.zeros(len(mask), dtype=bool)
+            picked[self.selection] = True
+            mask &= picked
+        self.mask = mask
+        self.version += 1
+
+    def select(self, rows, label: str):
+        """Make `rows` the selection (described by `label` in the header)."""
+        self.selection_label = label
+        self.selection = np.unique(np.asarray(rows, dtype=np.int64))
+
+    def clear_selection(self, *_):
+        self.selection_label = "no selection"
+        self.selection = None
+
+    def tokens_of(self, row: int):
+        """The one-row token table of VAC row `row` (cached: clicks come back to the same objects)."""
+        if row not in self._tokens:
+            if len(self._tokens) > 256:
+                self._tokens.clear()
+            self._tokens[row] = self.store.tokens([row])
+        return self._tokens[row]
+
+    @property
+    def shown_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.mask)

@@ -1,0 +1,100 @@
+"""The catalogue table: the shown objects (filters ∧ selection), sortable, paged on the server,
+with the sidebar filters and the export of the selection. Not for plots.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import param
+
+from ojala_core.vac.export import EXPORT_FORMATS
+from ojala_core.vac.store import LABEL_PREFIX
+
+__all__ = ["CatalogueView", "TABLE_COLUMNS"]
+
+TABLE_COLUMNS = ["JPAS_ID", "CLASS", "P_GALAXY", "P_QSO", "P_STAR", "MAG_i", "Z_GAL", "Z_GAL_ERR", "Z_QSO", "LOGM",
+                 "LOGSFR", "HALPHA_6562_EW", "BPT_Ke01", "WHAN_CLASS", "TEFF", "OUTLIER_SCORE", "QUALITY_FLAG"]
+
+
+class CatalogueView(pn.viewable.Viewer):
+    """Filters (sidebar), the table of shown objects and the export of that set."""
+
+    export_format = param.Selector(default="csv", objects=list(EXPORT_FORMATS))
+
+    def __init__(self, state, page_size=15, **params):
+        super().__init__(**params)
+        self.state = state
+        frame = state.frame
+        desi = [c for c in (LABEL_PREFIX + "TARGETID", LABEL_PREFIX + "Z_GAL") if c in frame]
+        self.columns = [c for c in TABLE_COLUMNS if c in frame] + desi
+        self.table = pn.widgets.Tabulator(self._value(), pagination="remote", page_size=page_size, disabled=True,
+                                          show_index=False, sizing_mode="stretch_width", height=470,
+                                          selectable=False, name="catalogue")
+        self.table.on_click(self._on_click)
+        self.count = pn.pane.HTML(self._count_html(), name="table-count")
+        self.download = pn.widgets.FileDownload(callback=self._export, filename="ojala-selection.csv",
+                                                label="Export shown rows", button_type="primary", width=220)
+        self.param.watch(self._on_format, "export_format")
+        state.param.watch(self._refresh, "version")
+
+    def _value(self):
+        rows = self.state.shown_rows
+        frame = self.state.frame.iloc[rows][self.columns]
+        frame.index = rows
+        return frame
+
+    def _count_html(self):
+        n = int(self.state.mask.sum())
+        return (f'<span id="table-count" data-rows="{n}"><b>{n:,}</b> objects shown of {len(self.state.frame):,}'
+                f'</span>')
+
+    def _refresh(self, *_):
+        self.table.value = self._value()
+        self.count.object = self._count_html()
+
+    def _on_click(self, event):
+        rows = self.table.value.index
+        if event.row is not None and 0 <= event.row < len(rows):
+            self.state.current_row = int(rows[event.row])
+
+    def _on_format(self, *_):
+        self.download.filename = f"ojala-selection{EXPORT_FORMATS[self.export_format]}"
+
+    def _export(self):
+        tmp = Path(tempfile.mkdtemp(prefix="ojala-export-")) / self.download.filename
+        self.state.store.export(self.state.shown_rows, tmp, self.export_format)
+        return str(tmp)
+
+    def filters(self):
+        """The sidebar: class, probability, magnitude, redshift and any-column filters."""
+        s = self.state
+        column_range = pn.widgets.EditableRangeSlider.from_param(s.param.column_range, name="column range",
+                                                                 visible=False)
+
+        def _on_column(event):
+            column_range.visible = bool(event.new)
+            if event.new:
+                values = s.frame[event.new].to_numpy()
+                lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+                column_range.start, column_range.end = lo, hi
+                s.column_range = (lo, hi)
+        s.param.watch(_on_column, "column")
+        return pn.Column(
+            "### Filters",
+            pn.widgets.CheckButtonGroup.from_param(s.param.classes, name="class"),
+            pn.widgets.FloatSlider.from_param(s.param.min_probability, name="min P(class)"),
+            pn.widgets.RangeSlider.from_param(s.param.mag_range, name="MAG_i", step=0.1),
+            pn.widgets.RangeSlider.from_param(s.param.z_range, name="predicted z", step=0.01),
+            pn.widgets.Select.from_param(s.param.column, name="any column"),
+            column_range,
+            "### Export",
+            pn.widgets.RadioButtonGroup.from_param(self.param.export_format, name="format"),
+            self.download,
+            width=300,
+        )
+
+    def __panel__(self):
+        return pn.Column(self.count, self.table, sizing_mode="stretch_width")

@@ -1,0 +1,182 @@
+"""Datashaded diagnostic diagrams (BPT, WHAN, SFMS, colour–magnitude, the UMAP map) with box
+and lasso selection, click-to-open, and a colour-by choice. Not for single objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import datashader as ds
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+from holoviews.operation.datashader import datashade, dynspread, rasterize
+from matplotlib.path import Path as PolygonPath
+
+from ojala_core.constants import COSMOLOGY
+from ojala_core.diagnostics import BPT_CURVES, WHAN_CUTS, bpt_curve
+
+__all__ = ["DiagramView", "DIAGRAMS", "CLASS_COLOURS"]
+
+CLASS_COLOURS = {"GALAXY": "#1f77b4", "QSO": "#d62728", "STAR": "#ff7f0e"}
+_CURVE_STYLE = {"Ke01": "solid", "Ka03": "dashed", "S06": "dotted"}
+
+
+def _bpt_overlay():
+    curves = []
+    for name in BPT_CURVES:
+        x = np.linspace(-2.0, 0.45 if name == "Ke01" else 0.04, 200) if name != "S06" else np.linspace(-2.0, 0.6, 200)
+        y = bpt_curve(name, x)
+        ok = np.isfinite(y) & (y < 1.6) & (y > -1.6)
+        curves.append(hv.Curve((x[ok], y[ok]), "LOG_NII_HA", "LOG_OIII_HB", label=name)
+                      .opts(color="black", line_dash=_CURVE_STYLE[name], line_width=1.5))
+    return hv.Overlay(curves)
+
+
+def _whan_overlay():
+    x_sf, ew_p, ew_s = WHAN_CUTS["x_sf"], WHAN_CUTS["ew_passive"], WHAN_CUTS["ew_strong_agn"]
+    style = dict(color="black", line_width=1.2)
+    return hv.Overlay([
+        hv.Curve(([x_sf, x_sf], [np.log10(ew_p), 3.0]), "LOG_NII_HA", "LOG_HALPHA_EW").opts(**style),
+        hv.Curve(([-2.0, 1.0], [np.log10(ew_p)] * 2), "LOG_NII_HA", "LOG_HALPHA_EW").opts(**style),
+        hv.Curve(([x_sf, 1.0], [np.log10(ew_s)] * 2), "LOG_NII_HA", "LOG_HALPHA_EW").opts(line_dash="dashed", **style),
+    ])
+
+
+def _sfms_overlay():
+    """Speagle et al. (2014) main sequence at z = 0.1 and z = 0.5."""
+    curves = []
+    logm = np.linspace(8.5, 11.5, 50)
+    for z, dash in ((0.1, "solid"), (0.5, "dashed")):
+        t = COSMOLOGY.age(z).value
+        curves.append(hv.Curve((logm, (0.84 - 0.026 * t) * logm - (6.51 - 0.11 * t)), "LOGM", "LOGSFR",
+                               label=f"Speagle+14 z={z}").opts(color="black", line_dash=dash))
+    return hv.Overlay(curves)
+
+
+@dataclass
+class DiagramSpec:
+    """A 2-D diagram: axis columns, fixed ranges (None = from the data), reference overlay."""
+    name: str
+    x: str
+    y: str
+    xlabel: str
+    ylabel: str
+    x_range: tuple | None = None
+    y_range: tuple | None = None
+    overlay: callable = field(default=None)
+
+
+DIAGRAMS = {
+    "BPT": DiagramSpec("BPT", "LOG_NII_HA", "LOG_OIII_HB", "log [NII]/Hα", "log [OIII]/Hβ", (-2.0, 1.0),
+                       (-1.5, 1.5), _bpt_overlay),
+    "WHAN": DiagramSpec("WHAN", "LOG_NII_HA", "LOG_HALPHA_EW", "log [NII]/Hα", "log EW(Hα) [Å]", (-2.0, 1.0),
+                        (-1.0, 3.0), _whan_overlay),
+    "SFMS": DiagramSpec("SFMS", "LOGM", "LOGSFR", "log M* [Msun]", "log SFR [Msun/yr]", (7.5, 12.5), (-4.0, 3.0),
+                        _sfms_overlay),
+    "CMD": DiagramSpec("CMD", "MAG_i", "G_R", "i (J-PAS iSDSS) [AB]", "g − r (Legacy)", None, (-0.5, 2.5)),
+    "UMAP": DiagramSpec("UMAP", "UMAP_X", "UMAP_Y", "UMAP 1", "UMAP 2"),
+}
+
+
+class DiagramView(pn.viewable.Viewer):
+    """One datashaded diagram of the shown objects over the filtered ones (grey).
+
+    A box or lasso drag selects the objects inside (in this diagram's coordinates); a
+    click opens the nearest object.
+    """
+
+    colour_by = param.Selector(default="class", objects=["class", "density"])
+
+    def __init__(self, state, spec: DiagramSpec, height=330, width=430, **params):
+        super().__init__(**params)
+        self.state, self.spec = state, spec
+        self.height, self.width = height, width
+        self.param.colour_by.objects = ["class", "density"] + state.store.numeric_columns()
+        self._pane = pn.pane.HoloViews(self._build(), sizing_mode="fixed", height=height, width=width,
+                                       linked_axes=False, css_classes=[f"diagram-{spec.name}"])
+        self.param.watch(lambda *_: setattr(self._pane, "object", self._build()), "colour_by")
+
+    def _points(self, mask_name):
+        def points(version):
+            frame = self.state.frame
+            mask = getattr(self.state, mask_name) & np.isfinite(frame[self.spec.x].to_numpy()) \
+                & np.isfinite(frame[self.spec.y].to_numpy())
+            cols = [self.spec.x, self.spec.y, "CLASS"]
+            if self.colour_by not in ("class", "density"):
+                cols.append(self.colour_by)
+            data = frame.loc[mask, list(dict.fromkeys(cols))]
+            return hv.Points(data, kdims=[self.spec.x, self.spec.y], vdims=[c for c in data.columns
+                                                                           if c not in (self.spec.x, self.spec.y)])
+        return hv.DynamicMap(points, streams=[hv.streams.Params(self.state, ["version"])])
+
+    def _build(self):
+        spec = self.spec
+        ranges = {k: v for k, v in (("x_range", spec.x_range), ("y_range", spec.y_range)) if v}
+        background = datashade(self._points("filter_mask"), cmap=["#e4e4e4", "#9a9a9a"], **ranges)
+        shown = self._points("mask")
+        if self.colour_by == "class":
+            fg = dynspread(datashade(shown, aggregator=ds.count_cat("CLASS"), color_key=CLASS_COLOURS, **ranges),
+                           threshold=0.6)
+        elif self.colour_by == "density":
+            fg = dynspread(datashade(shown, cmap="viridis", cnorm="eq_hist", **ranges), threshold=0.6)
+        else:
+            fg = rasterize(shown, aggregator=ds.mean(self.colour_by), **ranges).opts(
+                cmap="plasma", colorbar=True, clabel=self.colour_by)
+        opts = dict(tools=["box_select", "lasso_select", "tap"], active_tools=["box_select"],
+                    xlabel=spec.xlabel, ylabel=spec.ylabel, title=spec.name, responsive=False,
+                    height=self.height, width=self.width)
+        fg = fg.opts(**opts)
+        for stream, callback in ((hv.streams.BoundsXY, self._on_box), (hv.streams.Lasso, self._on_lasso),
+                                 (hv.streams.Tap, self._on_tap)):
+            stream(source=fg).add_subscriber(callback)
+        marker = hv.DynamicMap(self._marker, streams=[hv.streams.Params(self.state, ["current_row"])])
+        plot = background.opts(**opts) * fg * marker
+        if spec.overlay is not None:
+            plot = plot * spec.overlay()
+        return plot.opts(legend_position="bottom_right", show_legend=spec.name in ("BPT", "SFMS"))
+
+    def _marker(self, current_row):
+        xy = []
+        if current_row is not None:
+            row = self.state.frame.iloc[current_row]
+            if np.isfinite(row[self.spec.x]) and np.isfinite(row[self.spec.y]):
+                xy = [(row[self.spec.x], row[self.spec.y])]
+        return hv.Points(xy, [self.spec.x, self.spec.y]).opts(marker="x", size=16, color="magenta", line_width=3)
+
+    def _xy(self):
+        frame = self.state.frame
+        return frame[self.spec.x].to_numpy(), frame[self.spec.y].to_numpy()
+
+    def _on_box(self, bounds=None, **_):
+        if not bounds:
+            return
+        x0, y0, x1, y1 = (float(b) for b in bounds)
+        x, y = self._xy()
+        inside = self.state.filter_mask & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        self.state.select(np.flatnonzero(inside),
+                          f"{self.spec.name} box: {self.spec.x} in [{x0!r}, {x1!r}], {self.spec.y} in [{y0!r}, {y1!r}]")
+
+    def _on_lasso(self, geometry=None, **_):
+        if geometry is None or len(geometry) < 3:
+            return
+        x, y = self._xy()
+        candidates = np.flatnonzero(self.state.filter_mask & np.isfinite(x) & np.isfinite(y))
+        inside = PolygonPath(np.asarray(geometry)).contains_points(np.column_stack([x[candidates], y[candidates]]))
+        self.state.select(candidates[inside], f"{self.spec.name} lasso ({len(geometry)} vertices)")
+
+    def _on_tap(self, x=None, y=None, **_):
+        if x is None or y is None:
+            return
+        xs, ys = self._xy()
+        rows = np.flatnonzero(self.state.mask & np.isfinite(xs) & np.isfinite(ys))
+        if len(rows) == 0:
+            return
+        sx = np.nanstd(xs[rows]) or 1.0
+        sy = np.nanstd(ys[rows]) or 1.0
+        d2 = ((xs[rows] - x) / sx) ** 2 + ((ys[rows] - y) / sy) ** 2
+        self.state.current_row = int(rows[np.argmin(d2)])
+
+    def __panel__(self):
+        return pn.Column(pn.widgets.Select.from_param(self.param.colour_by, name=f"{self.spec.name}: colour by",
+                                                      width=200), self._pane)

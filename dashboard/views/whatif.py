@@ -1,0 +1,142 @@
+"""What-if: hide single filters, trays T1–T4, iSDSS, broad bands or morphology and see the open
+object's predictions change next to the unmasked ones; optionally the same mask on the
+current selection, shown as the population's move in the BPT diagram.
+"""
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from ojala_core.constants import EMISSION_LINES
+from ojala_core.diagnostics import bpt_class
+from ojala_core.model.inference import DEFAULT_TARGETS
+from ojala_core.model.whatif import mask_groups, whatif_predict
+from ojala_core.vac.columns import derived_columns
+
+__all__ = ["WhatIfView", "filters_near_line"]
+
+_SHOWN = ("SPECTYPE", "Z_GAL", "Z_QSO", "LOGM", "LOGSFR", "HALPHA_6562_EW", "HBETA_4861_EW", "OIII_5007_EW",
+          "NII_6584_EW", "TEFF", "LOGG", "FEH")
+MAX_SELECTION = 2000
+
+
+def filters_near_line(model, rest_wavelength, z, half_width=150.0):
+    """Narrow bands whose pivot lies within `half_width` Å of the line redshifted to `z`."""
+    observed = rest_wavelength * (1 + z)
+    return [b for b in model.vocabulary.narrow_bands
+            if abs(model.vocabulary[b].pivot_wavelength - observed) <= half_width]
+
+
+class WhatIfView(pn.viewable.Viewer):
+    """Mask tokens, predict again, show the change (open object; optionally the selection)."""
+
+    kept = param.Dict(default={})
+
+    def __init__(self, state, **params):
+        super().__init__(**params)
+        self.state = state
+        model = state.model
+        self.groups = mask_groups(model)
+        self.boxes = {tray: pn.widgets.CheckBoxGroup(name=tray, options=bands, value=list(bands), inline=True)
+                      for tray, bands in self.groups.items() if tray.startswith("T")}
+        self.toggles = {name: pn.widgets.Checkbox(name=f"use {name}", value=True)
+                        for name in self.groups if not name.startswith("T")}
+        self.tray_toggles = {tray: pn.widgets.Checkbox(name=f"use {tray}", value=True) for tray in self.boxes}
+        for tray, toggle in self.tray_toggles.items():
+            toggle.param.watch(lambda e, t=tray: setattr(self.boxes[t], "value",
+                                                         list(self.groups[t]) if e.new else []), "value")
+        for widget in [*self.boxes.values(), *self.toggles.values()]:
+            widget.param.watch(self._update, "value")
+        self.hide_halpha = pn.widgets.Button(name="Hide the filters around Hα", button_type="warning")
+        self.hide_halpha.on_click(self._hide_halpha)
+        self.reset = pn.widgets.Button(name="Reset mask")
+        self.reset.on_click(self._reset)
+        self.apply = pn.widgets.Button(name=f"Apply mask to the selection (≤ {MAX_SELECTION})", button_type="primary")
+        self.apply.on_click(self._apply_to_selection)
+        self.result = pn.Column(pn.pane.Markdown("Open an object, then untick filters."), name="whatif-result")
+        self.population = pn.Column()
+        state.param.watch(self._update, "current_row")
+
+    def hidden(self) -> list[str]:
+        hidden = [b for tray, box in self.boxes.items() for b in self.groups[tray] if b not in box.value]
+        hidden += [t for name, toggle in self.toggles.items() if not toggle.value for t in self.groups[name]]
+        return hidden
+
+    def _hide_halpha(self, *_):
+        row = self.state.current_row
+        if row is None:
+            return
+        z = float(self.state.frame["Z_GAL"].iat[row])
+        near = set(filters_near_line(self.state.model, EMISSION_LINES["HALPHA"]["wavelength"], z))
+        for tray, box in self.boxes.items():
+            box.value = [b for b in box.value if b not in near]
+
+    def _reset(self, *_):
+        for tray, box in self.boxes.items():
+            box.value = list(self.groups[tray])
+        for toggle in self.toggles.values():
+            toggle.value = True
+
+    def _update(self, *_):
+        row = self.state.current_row
+        hidden = self.hidden()
+        self.state.hidden_tokens = hidden
+        if row is None:
+            return
+        try:
+            tokens = self.state.tokens_of(row)
+            before = whatif_predict(self.state.model, tokens, [])
+            after = whatif_predict(self.state.model, tokens, hidden) if hidden else before
+            self.result.objects = [self._table(before, after, hidden)]
+        except Exception as exc:           # the explorer says what is wrong, never dies
+            self.result.objects = [pn.pane.Alert(f"What-if failed for this object: {exc}", alert_type="danger")]
+
+    def _table(self, before, after, hidden):
+        rows = []
+        for name in _SHOWN:
+            b, a = before[name].iat[0], after[name].iat[0]
+            if name == "SPECTYPE":
+                rows.append(f"<tr data-name='{name}'><td>{name}</td><td>{b}</td><td>{a}</td><td></td></tr>")
+                continue
+            eb, ea = before[f"{name}_ERR"].iat[0], after[f"{name}_ERR"].iat[0]
+            rows.append(f"<tr data-name='{name}' data-before='{float(b)!r}' data-after='{float(a)!r}'><td>{name}</td>"
+                        f"<td>{b:.4g} ± {eb:.2g}</td><td>{a:.4g} ± {ea:.2g}</td><td>{a - b:+.3g}</td></tr>")
+        masked = ", ".join(hidden) if hidden else "nothing"
+        return pn.pane.HTML(
+            f"<p id='whatif-hidden' data-n='{len(hidden)}'><b>Hidden:</b> {masked}</p>"
+            "<table id='whatif-table' style='font-size:12px'><tr><th>parameter</th><th>all tokens</th>"
+            f"<th>masked</th><th>Δ</th></tr>{''.join(rows)}</table>", sizing_mode="stretch_width")
+
+    def _apply_to_selection(self, *_):
+        s = self.state
+        rows = s.shown_rows
+        if len(rows) > MAX_SELECTION:
+            rows = np.sort(np.random.default_rng(0).choice(rows, MAX_SELECTION, replace=False))
+        galaxies = rows[s.frame["CLASS"].astype(object).to_numpy()[rows] == "GALAXY"]
+        if len(galaxies) == 0:
+            self.population.objects = [pn.pane.Alert("No galaxy in the selection.", alert_type="info")]
+            return
+        tokens = s.store.tokens(galaxies)
+        after = whatif_predict(s.model, tokens, self.hidden(), targets=DEFAULT_TARGETS)
+        derived = derived_columns(after, tokens["MAG_i"].to_numpy(float), tokens["MAG_i_ERR"].to_numpy(float))
+        x0, y0 = s.frame["LOG_NII_HA"].to_numpy()[galaxies], s.frame["LOG_OIII_HB"].to_numpy()[galaxies]
+        x1, y1 = derived["LOG_NII_HA"], derived["LOG_OIII_HB"]
+        plot = (hv.Points((x0, y0), "LOG_NII_HA", "LOG_OIII_HB", label="all tokens").opts(color="#9a9a9a", size=3)
+                * hv.Points((x1, y1), "LOG_NII_HA", "LOG_OIII_HB", label="masked").opts(color="#d62728", size=3))
+        before_cls = pd.Series(bpt_class(x0, y0)).value_counts()
+        after_cls = pd.Series(bpt_class(x1, y1)).value_counts()
+        counts = pd.DataFrame({"all tokens": before_cls, "masked": after_cls}).fillna(0).astype(int)
+        self.population.objects = [
+            pn.pane.HoloViews(plot.opts(xlim=(-2, 1), ylim=(-1.5, 1.5), width=420, height=320,
+                                        title=f"BPT of {len(galaxies)} galaxies"), linked_axes=False),
+            pn.pane.DataFrame(counts, name="bpt-moves")]
+
+    def __panel__(self):
+        trays = [pn.Column(self.tray_toggles[t], self.boxes[t]) for t in self.boxes]
+        return pn.Column("### What-if: hide tokens and predict again",
+                         pn.Row(*self.toggles.values()), *trays,
+                         pn.Row(self.hide_halpha, self.reset, self.apply), self.result, self.population,
+                         sizing_mode="stretch_width")

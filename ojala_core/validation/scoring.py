@@ -1,0 +1,185 @@
+"""Scores of one predictor on one labelled sample, section by section as in the paper's Sect. 4.
+
+Takes the truth and a prediction table in the form of `predictions` and returns plain dicts
+of metrics from `ojala_core.metrics` (global values at i < mag_limit, and sliding bins in i
+magnitude or redshift). The same objects are scored for every predictor: selections come
+from the truth and, where the paper cuts on OJALA's own uncertainty, from OJALA. Not for
+running models or drawing figures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..diagnostics import BPT_CURVES, WHAN_CUTS, whan_class
+from ..metrics import purity_completeness_f1, regression_summary, sliding_bins, weighted_f1
+from ..vac.columns import LINE_EW_TOKENS
+
+__all__ = ["Selection", "score_sample", "classification_scores", "redshift_scores", "log_ew_scores",
+           "bpt_scores", "whan_scores", "WHAN_NII_CUTS", "EW_FLOOR_ANGSTROM", "STELLAR_TARGETS", "Z_BINS"]
+
+STELLAR_TARGETS = ("TEFF", "LOGG", "FEH", "ALPHAFE")
+# A predicted EW ≤ this [Å] is scored as this value (a failure), so that dropping it cannot flatter the scores.
+EW_FLOOR_ANGSTROM = 0.01
+# The WHAN [NII]/Hα cut of Cid Fernandes et al. (2011) (S06-equivalent) and the paper's Ka03- and
+# Ke01-equivalent cuts, as log10([NII]/Hα).
+WHAN_NII_CUTS = {"S06": WHAN_CUTS["x_sf"], "Ka03": float(np.log10(0.48)), "Ke01": float(np.log10(0.79))}
+# Sliding redshift bins (step = half-width) for Fig. 4.
+Z_BINS = {"galaxy": 0.1, "qso": 0.25}
+
+
+@dataclass
+class Selection:
+    """Who is scored in a sample: true classes, the magnitude cut, the paper's SFR subset.
+
+    Attributes are boolean arrays over the sample's rows.
+    """
+
+    mag: np.ndarray
+    bright: np.ndarray
+    galaxy: np.ndarray
+    qso: np.ndarray
+    star: np.ndarray
+    star_forming: np.ndarray  # true EW(Hα) > 3 Å and OJALA's σ(log SFR) < 0.5 dex (paper Fig. 9)
+
+    @classmethod
+    def build(cls, table: pd.DataFrame, ojala: pd.DataFrame, mag_limit: float) -> "Selection":
+        mag = table["MAG_i"].to_numpy(float)
+        spectype = table["SPECTYPE"].to_numpy()
+        galaxy = spectype == "GALAXY"
+        sf = galaxy & (table["HALPHA_6562_EW"].to_numpy(float) > 3) & (ojala["LOGSFR_ERR"].to_numpy(float) < 0.5)
+        return cls(mag, mag < mag_limit, galaxy, spectype == "QSO", spectype == "STAR", sf & (mag < mag_limit))
+
+
+def _binned(x, key, metric, *arrays, **options) -> list[dict]:
+    """`metrics.sliding_bins` as records ({key: centre, 'n': n, **metric}); none when x has no finite value."""
+    x = np.asarray(x, dtype=float)
+    if not np.isfinite(x).any():
+        return []
+    return [{key: centre, "n": n, **value} for centre, n, value in sliding_bins(x, metric, *arrays, **options)]
+
+
+def _class_scores(true, predicted, labels, reported, min_count=1) -> dict:
+    """Balanced purity/completeness/F1 of the `reported` classes; NaN for a class with < `min_count` members."""
+    scores = purity_completeness_f1(true, predicted, labels)
+    out = {}
+    for c in reported:
+        s = scores[c]
+        out[c] = s if s["n"] >= max(min_count, 1) else {**s, "purity": np.nan, "completeness": np.nan, "f1": np.nan}
+    return out
+
+
+def classification_scores(true, predicted, classes, mag, bright, min_count) -> dict:
+    """Weighted F1 and per-class purity/completeness/F1 at i < limit; the same vs i.
+
+    In a magnitude bin, a class's scores are NaN unless it has ≥ `min_count` members there
+    (the paper's rule); the bin's weighted F1 needs ≥ `min_count` objects in all.
+    """
+    true, predicted = np.asarray(true, dtype=object), np.asarray(predicted, dtype=object)
+    known = np.isin(true, classes)
+    labels = list(classes) + ["NONE"]  # an unpredicted object counts against completeness
+    predicted = np.where(pd.isna(predicted), "NONE", predicted)
+    sel = known & bright
+    per_class = _class_scores(true[sel], predicted[sel], labels, classes)
+
+    def in_bin(t, p):
+        scores = _class_scores(t, p, labels, classes, min_count)
+        return {"weighted_f1": weighted_f1(t, p, labels),
+                **{f"{c}_{m}": scores[c][m] for c in classes for m in ("purity", "completeness", "f1")}}
+
+    return {"weighted_f1": weighted_f1(true[sel], predicted[sel], labels), "n": int(sel.sum()),
+            "classes": per_class,
+            "vs_mag": _binned(mag[known], "mag", in_bin, true[known], predicted[known], min_count=min_count)}
+
+
+def redshift_scores(z_pred, z_true, mag, sel, bright, min_count, z_step) -> dict:
+    """Photo-z bias, σ_NMAD, η at i < limit; the same vs i (all magnitudes) and vs z (i < limit)."""
+    z_pred, z_true = np.asarray(z_pred, dtype=float), np.asarray(z_true, dtype=float)
+    ok = sel & np.isfinite(z_true)
+    out = regression_summary(z_pred[ok & bright], z_true[ok & bright], redshift=True)
+
+    def summary(p, t):
+        return regression_summary(p, t, redshift=True)
+
+    out["vs_mag"] = _binned(mag[ok], "mag", summary, z_pred[ok], z_true[ok], min_count=min_count)
+    zb = ok & bright
+    out["vs_z"] = _binned(z_true[zb], "z", summary, z_pred[zb], z_true[zb], step=z_step, half_width=z_step, start=0.0,
+                          min_count=min_count)
+    return out
+
+
+def log_ew_scores(ew_pred, ew_true, sel) -> dict:
+    """Scores in log10 EW [dex] of objects with a true EW > 0; predictions ≤ the floor count as the floor."""
+    ew_pred, ew_true = np.asarray(ew_pred, dtype=float), np.asarray(ew_true, dtype=float)
+    ok = sel & (ew_true > 0) & np.isfinite(ew_pred)
+    out = regression_summary(np.log10(np.clip(ew_pred[ok], EW_FLOOR_ANGSTROM, None)), np.log10(ew_true[ok]))
+    out["n_predicted_nonpositive"] = int((ew_pred[ok] <= 0).sum())
+    return out
+
+
+def _classes(labels) -> np.ndarray:
+    labels = np.asarray(labels, dtype=object)
+    return np.where(pd.isna(labels) | (labels == ""), "UNCLASSIFIED", labels)
+
+
+def bpt_scores(truth: pd.DataFrame, pred: pd.DataFrame, sel) -> dict:
+    """Per BPT curve, purity/completeness/F1 of SF and AGN (true class from the DESI line ratios)."""
+    ok = sel & np.isfinite(truth["LOG_NII_HA"].to_numpy(float)) & np.isfinite(truth["LOG_OIII_HB"].to_numpy(float))
+    out = {}
+    for curve in BPT_CURVES:
+        true, p = _classes(truth[f"BPT_{curve}"])[ok], _classes(pred[f"BPT_{curve}"])[ok]
+        classes = ("SF", "AGN")
+        out[curve] = {"n": int(ok.sum()), "classes": _class_scores(true, p, [*classes, "UNCLASSIFIED"], classes)}
+    return out
+
+
+def _whan_3class(log_nii_ha, ew_halpha, cut):
+    # The WHAN classifier has the S06-equivalent x cut; shifting x moves it to `cut`.
+    labels = whan_class(np.asarray(log_nii_ha, dtype=float) - cut + WHAN_CUTS["x_sf"], ew_halpha)
+    return np.where(np.isin(labels, ["SAGN", "WAGN"]), "AGN", labels)
+
+
+def whan_scores(truth: pd.DataFrame, pred: pd.DataFrame, sel) -> dict:
+    """Per [NII]/Hα cut, purity/completeness/F1 of WHAN PASSIVE / SF / AGN (strong + weak AGN together)."""
+    out = {}
+    for name, cut in WHAN_NII_CUTS.items():
+        true = _whan_3class(truth["LOG_NII_HA"], truth["HALPHA_6562_EW"], cut)
+        p = _whan_3class(pred["LOG_NII_HA"], pred["HALPHA_6562_EW"], cut)
+        ok = sel & (true != "UNCLASSIFIED")
+        classes = ("PASSIVE", "SF", "AGN")
+        out[name] = {"n": int(ok.sum()), "log_nii_ha_cut": cut,
+                     "classes": _class_scores(true[ok], p[ok], [*classes, "UNCLASSIFIED"], classes)}
+    return out
+
+
+def _plain(pred, true, sel) -> dict:
+    return regression_summary(np.asarray(pred, dtype=float)[sel], np.asarray(true, dtype=float)[sel])
+
+
+def score_sample(table: pd.DataFrame, truth: pd.DataFrame, pred: pd.DataFrame, sel: Selection,
+                 classes, min_count: int) -> dict:
+    """Every section of the report for one predictor on one sample (columns it lacks are skipped)."""
+    bright, gal = sel.bright, sel.galaxy
+    out = {"classification": {"full": classification_scores(table["SPECTYPE"], pred["SPECTYPE"], classes, sel.mag,
+                                                            bright, min_count)}}
+    out["photoz"] = {kind: redshift_scores(pred[col], truth[col], sel.mag, mask, bright, min_count, Z_BINS[kind])
+                     for kind, col, mask in (("galaxy", "Z_GAL", gal), ("qso", "Z_QSO", sel.qso))}
+    out["stars"] = {t: _plain(pred[t], truth[t], sel.star & bright) for t in STELLAR_TARGETS}
+    out["lines"] = {t: log_ew_scores(pred[t], truth[t], gal & bright) for t in LINE_EW_TOKENS.values()}
+    for ratio in ("LOG_NII_HA", "LOG_OIII_HB"):
+        out["lines"][ratio] = _plain(pred[ratio], truth[ratio], gal & bright)
+    if "BPT_Ke01" in pred:
+        out["bpt"] = bpt_scores(truth, pred, gal & bright)
+        out["whan"] = whan_scores(truth, pred, gal & bright)
+        strong = gal & bright & (truth["HALPHA_6562_EW"].to_numpy(float) > 10)
+        out["halpha_luminosity"] = {"all": _plain(pred["LOG_L_HALPHA"], truth["LOG_L_HALPHA"], gal & bright),
+                                    "ew_gt_10": _plain(pred["LOG_L_HALPHA"], truth["LOG_L_HALPHA"], strong)}
+    out["mass_sfr"] = {"LOGM": _plain(pred["LOGM"], truth["LOGM"], gal & bright),
+                       "LOGSFR": _plain(pred["LOGSFR"], truth["LOGSFR"], gal & bright),
+                       "LOGSFR_SF": _plain(pred["LOGSFR"], truth["LOGSFR"], sel.star_forming)}
+    if "LOG_MBH" in pred and "LOG_MBH" in table:
+        out["bh_mass"] = {"LOG_MBH": _plain(pred["LOG_MBH"], table["LOG_MBH"], sel.qso)}
+    return out
+
