@@ -63,13 +63,16 @@ def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
     clear.on_click(state.clear_selection)
     label = pn.pane.HTML(_selection_html(state), sizing_mode="stretch_width")
     state.param.watch(lambda *_: setattr(label, "object", _selection_html(state)), ["version", "selection_label"])
-    tabs = pn.Tabs(
-        ("Diagrams", pn.GridBox(*(diagrams[n] for n in ("BPT", "WHAN", "SFMS", "CMD")), ncols=2)),
-        ("Embedding map", diagrams["UMAP"]),
-        ("What-if", WhatIfView(state)),
-        ("Similar", SimilarityView(state)),
-        ("Validation", ValidationView(state)),
-        dynamic=False, sizing_mode="stretch_width")
+    views = [("Diagrams", pn.GridBox(*(diagrams[n] for n in ("BPT", "WHAN", "SFMS", "CMD")), ncols=2)),
+             ("Embedding map", diagrams["UMAP"]), ("What-if", WhatIfView(state)), ("Similar", SimilarityView(state)),
+             ("Validation", ValidationView(state))]
+    tabs = pn.Tabs(*views, dynamic=True, sizing_mode="stretch_width")
+
+    def _show(event):       # tab views compute only while shown
+        for k, (_, view) in enumerate(views):
+            if hasattr(view, "active"):
+                view.active = k == event.new
+    tabs.param.watch(_show, "active")
     header = pn.Row(pn.pane.HTML(f"<h2 style='margin:4px'>OJALA explorer</h2><small>{len(store):,} objects · "
                                  f"{store.path}</small>"), label, clear, sizing_mode="stretch_width")
     main = pn.Row(pn.Column(tabs, catalogue, sizing_mode="stretch_width"),
@@ -88,7 +91,11 @@ def _selection_html(state):
 
 def serve(vac_dir, model_dir=None, mocks_dir=None, spectra=None, port=5006, address="127.0.0.1", show=False):
     """Serve the explorer until interrupted (loads everything before accepting sessions)."""
-    load_resources(str(vac_dir), model_dir and str(model_dir), mocks_dir and str(mocks_dir), spectra)
+    from bokeh.document import Document
+
+    # One page rendered before the port opens: loads the VAC and model and compiles
+    # datashader's kernels, so the first visitor does not wait for them.
+    build_app(vac_dir, model_dir, mocks_dir, spectra).get_root(Document())
     origins = [f"{host}:{port}" for host in ("localhost", "127.0.0.1", address)]
     print(f"OJALA explorer on http://{address}:{port}/  (Ctrl-C to stop)", flush=True)
     pn.serve({"/": lambda: build_app(vac_dir, model_dir, mocks_dir, spectra)}, port=port, address=address,

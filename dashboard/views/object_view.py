@@ -4,7 +4,6 @@ cross-matched, broad-band magnitudes, predictions with errors and class probabil
 """
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -14,7 +13,9 @@ from ojala_core.model.inference import DEFAULT_TARGETS
 from ojala_core.model.whatif import reconstruct_bands
 from ojala_core.vac.store import LABEL_PREFIX
 
-__all__ = ["ObjectView", "jspectrum_plot", "fnu_microjansky"]
+from .diagrams import CLASS_COLOURS
+
+__all__ = ["ObjectView", "JSpectrum", "fnu_microjansky"]
 
 _MICROJY = 1e29                      # erg s⁻¹ cm⁻² Hz⁻¹ -> μJy
 _C_ANGSTROM = 2.99792458e18
@@ -30,38 +31,68 @@ def _pivots(model, bands):
     return np.array([model.vocabulary[b].pivot_wavelength for b in bands])
 
 
-def jspectrum_plot(model, token_row: pd.DataFrame, recon: pd.DataFrame | None, z=None, cls=None,
-                   desi=None, height=300, width=560, title=""):
-    """HoloViews overlay: observed NB f_ν with errors, reconstruction ±1σ, lines, DESI spectrum."""
-    bands = list(recon.index) if recon is not None else model.vocabulary.narrow_bands
-    wave = _pivots(model, bands)
-    scale = token_row["FNU_iSDSS"].iat[0]
-    obs = fnu_microjansky([token_row[b].iat[0] for b in bands], scale)
-    err = fnu_microjansky([token_row[f"{b}_ERR"].iat[0] for b in bands], scale)
-    ok = np.isfinite(obs) & np.isfinite(err)
-    layers = []
-    if desi is not None:
-        layers.append(hv.Curve(desi, "wavelength", "fnu", label="DESI (scaled)").opts(color="#7f7f7f", alpha=0.7))
-    if recon is not None:
-        mean = fnu_microjansky(recon["VALUE"], scale)
-        sigma = fnu_microjansky(recon["ERR"], scale)
-        layers.append(hv.Spread((wave, mean, sigma), "wavelength", ["fnu", "sigma"], label="model ±1σ")
-                      .opts(color="#2ca02c", alpha=0.3))
-        layers.append(hv.Curve((wave, mean), "wavelength", "fnu", label="model (band hidden)")
-                      .opts(color="#2ca02c"))
-    layers.append(hv.ErrorBars((wave[ok], obs[ok], err[ok]), "wavelength", ["fnu", "err"]).opts(color="black"))
-    layers.append(hv.Scatter((wave[ok], obs[ok]), "wavelength", "fnu", label="J-PAS").opts(color="black", size=5))
-    if z is not None and np.isfinite(z):
-        lines = _QSO_LINES if cls == "QSO" else {k: v["wavelength"] for k, v in EMISSION_LINES.items()
-                                                 if k in ("HALPHA", "HBETA", "OIII_5007", "NII_6584", "OII_3727")}
-        for name, rest in lines.items():
-            observed = rest * (1 + z)
-            if wave.min() - 100 < observed < wave.max() + 100:
-                layers.append(hv.VLine(observed).opts(color="#d62728", line_dash="dotted", line_width=1))
-                layers.append(hv.Text(observed, float(np.nanmax(obs[ok])) if ok.any() else 1.0, name,
-                                      fontsize=8).opts(color="#d62728"))
-    return hv.Overlay(layers).opts(xlabel="λ [Å]", ylabel="f_ν [μJy]", height=height, width=width, title=title,
-                                   legend_position="top_left", show_grid=True, toolbar="above")
+def _legend(label, legend):
+    return {"legend_label": label} if legend else {}
+
+
+class JSpectrum:
+    """A Bokeh J-spectrum figure whose data sources are swapped per object (no new figure per click):
+    observed NB f_ν with errors, the reconstruction ±1σ, emission lines, the DESI spectrum."""
+
+    def __init__(self, height=300, width=560, title="", legend=True):
+        from bokeh.models import ColumnDataSource, LabelSet, Whisker
+        from bokeh.plotting import figure
+
+        self.sources = {k: ColumnDataSource(data=dict(x=[], y=[], lo=[], hi=[], label=[]))
+                        for k in ("obs", "model", "desi", "lines")}
+        fig = figure(height=height, width=width, title=title, x_axis_label="λ [Å]", y_axis_label="f_ν [μJy]",
+                     tools="pan,wheel_zoom,box_zoom,reset,save", toolbar_location="above")
+        fig.line("x", "y", source=self.sources["desi"], color="#7f7f7f", alpha=0.7,
+                 **_legend("DESI (scaled)", legend))
+        fig.varea("x", "lo", "hi", source=self.sources["model"], color="#2ca02c", alpha=0.25,
+                  **_legend("model ±1σ", legend))
+        fig.line("x", "y", source=self.sources["model"], color="#2ca02c",
+                 **_legend("model (band hidden)", legend))
+        fig.add_layout(Whisker(source=self.sources["obs"], base="x", lower="lo", upper="hi", line_color="black"))
+        fig.scatter("x", "y", source=self.sources["obs"], color="black", size=5,
+                    **_legend("J-PAS", legend))
+        fig.segment("x", "lo", "x", "hi", source=self.sources["lines"], color="#d62728", line_dash="dotted")
+        fig.add_layout(LabelSet(x="x", y="hi", text="label", source=self.sources["lines"], text_font_size="8pt",
+                                text_color="#d62728", angle=1.5708))
+        if legend:
+            fig.legend.location = "top_left"
+            fig.legend.label_text_font_size = "8pt"
+        self.figure = fig
+
+    def show(self, model, token_row, recon=None, z=None, cls=None, desi=None, title=None):
+        """Draw one object (`token_row`: its one-row token table with FNU_iSDSS)."""
+        bands = list(recon.index) if recon is not None else model.vocabulary.narrow_bands
+        wave = _pivots(model, bands)
+        scale = token_row["FNU_iSDSS"].iat[0]
+        obs = fnu_microjansky([token_row[b].iat[0] for b in bands], scale)
+        err = fnu_microjansky([token_row[f"{b}_ERR"].iat[0] for b in bands], scale)
+        ok = np.isfinite(obs) & np.isfinite(err)
+        self.sources["obs"].data = dict(x=wave[ok], y=obs[ok], lo=obs[ok] - err[ok], hi=obs[ok] + err[ok])
+        if recon is not None:
+            mean = fnu_microjansky(recon["VALUE"], scale)
+            sigma = fnu_microjansky(recon["ERR"], scale)
+            self.sources["model"].data = dict(x=wave, y=mean, lo=mean - sigma, hi=mean + sigma)
+        else:
+            self.sources["model"].data = dict(x=[], y=[], lo=[], hi=[])
+        self.sources["desi"].data = dict(x=desi[0], y=desi[1]) if desi is not None else dict(x=[], y=[])
+        top = float(np.nanmax(obs[ok] + err[ok])) if ok.any() else 1.0
+        bottom = float(np.nanmin(obs[ok] - err[ok])) if ok.any() else 0.0
+        xs, names = [], []
+        if z is not None and np.isfinite(z):
+            lines = _QSO_LINES if cls == "QSO" else {k: v["wavelength"] for k, v in EMISSION_LINES.items()
+                                                     if k in ("HALPHA", "HBETA", "OIII_5007", "NII_6584", "OII_3727")}
+            for name, rest in lines.items():
+                if wave.min() - 100 < rest * (1 + z) < wave.max() + 100:
+                    xs.append(rest * (1 + z))
+                    names.append(name)
+        self.sources["lines"].data = dict(x=xs, lo=[bottom] * len(xs), hi=[top] * len(xs), label=names)
+        if title is not None:
+            self.figure.title.text = title
 
 
 def desi_curve(spectra, targetid, wave_nb, obs_nb):
@@ -94,6 +125,8 @@ class ObjectView(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         self._reconstructions = {}
+        self.spectrum = JSpectrum()
+        self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
         self._body = pn.Column(pn.pane.Markdown("Click an object in a diagram or the table.", name="object-hint"),
                                sizing_mode="stretch_width")
         state.param.watch(self._update, "current_row")
@@ -119,28 +152,28 @@ class ObjectView(pn.viewable.Viewer):
         recon = self._reconstructions[row]
         cls = str(vac["CLASS"])
         z = vac["Z_QSO"] if cls == "QSO" else (vac["Z_GAL"] if cls == "GALAXY" else None)
-        bands = list(recon.index)
-        wave = _pivots(s.model, bands)
+        wave = _pivots(s.model, list(recon.index))
         obs = fnu_microjansky(recon["OBSERVED"], tokens["FNU_iSDSS"].iat[0])
         desi = desi_curve(s.spectra, vac.get(LABEL_PREFIX + "TARGETID"), wave, obs)
-        plot = jspectrum_plot(s.model, tokens, recon, z, cls, desi, title=f"J-spectrum — {cls}")
-        return [head, pn.pane.HoloViews(plot, name="jspectrum", linked_axes=False),
+        self.spectrum.show(s.model, tokens, recon, z, cls, desi, title=f"J-spectrum — {cls}")
+        return [head, self._spectrum_pane,
                 pn.Row(self._predictions(vac), pn.Column(self._probabilities(vac), self._broad_bands(tokens)))]
 
     def _predictions(self, vac):
         rows = []
         for name in DEFAULT_TARGETS[1:]:
             desi = vac.get(LABEL_PREFIX + name, np.nan)
-            rows.append({"parameter": name, "OJALA": vac[name], "±1σ": vac[f"{name}_ERR"],
-                         "DESI": desi if pd.notna(desi) else np.nan})
-        table = pd.DataFrame(rows)
-        return pn.widgets.Tabulator(table, disabled=True, show_index=False, width=380, height=330,
-                                    formatters={c: {"type": "money", "precision": 3} for c in ("OJALA", "±1σ", "DESI")})
+            desi = f"{desi:.4g}" if pd.notna(desi) else ""
+            rows.append(f"<tr><td>{name}</td><td>{vac[name]:.4g}</td><td>{vac[f'{name}_ERR']:.2g}</td>"
+                        f"<td>{desi}</td></tr>")
+        return pn.pane.HTML("<table id='object-predictions' style='font-size:12px'><tr><th>parameter</th>"
+                            f"<th>OJALA</th><th>±1σ</th><th>DESI</th></tr>{''.join(rows)}</table>", width=330)
 
     def _probabilities(self, vac):
-        probs = {c: float(vac[f"P_{c}"]) for c in self.state.param.classes.objects}
-        bars = hv.Bars(list(probs.items()), "class", "P").opts(height=150, width=220, ylim=(0, 1), title="P(class)")
-        return pn.pane.HoloViews(bars, linked_axes=False)
+        bars = "".join(f"<tr><td>{c}</td><td><div style='background:{CLASS_COLOURS.get(c, '#888')};height:10px;"
+                       f"width:{120 * float(vac[f'P_{c}']):.0f}px'></div></td><td>{float(vac[f'P_{c}']):.3f}</td></tr>"
+                       for c in self.state.param.classes.objects)
+        return pn.pane.HTML(f"<b>P(class)</b><table style='font-size:12px'>{bars}</table>", width=240)
 
     def _broad_bands(self, tokens):
         names = [n for n in self.state.model.vocabulary.broad_band_magnitudes if n in tokens]

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import time
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 
-from .object_view import jspectrum_plot
+from . import TabView
+from .object_view import JSpectrum
 
 __all__ = ["SimilarityView"]
 
 
-class SimilarityView(pn.viewable.Viewer):
+class SimilarityView(pn.viewable.Viewer, TabView):
     """Neighbours of ``state.current_row``; 'Select these' makes them the selection."""
 
     k = param.Integer(default=8, bounds=(1, 50))
@@ -27,8 +27,8 @@ class SimilarityView(pn.viewable.Viewer):
         self.select_button = pn.widgets.Button(name="Select these objects", button_type="primary")
         self.select_button.on_click(self._select)
         self.body = pn.Column(pn.pane.Markdown("Open an object to see its nearest neighbours."))
-        state.param.watch(self._update, "current_row")
-        self.param.watch(self._update, "k")
+        state.param.watch(self.refresh, "current_row")
+        self.param.watch(self.refresh, "k")
 
     def query(self, row):
         """Neighbour rows and distances of `row`; times the FAISS search alone."""
@@ -37,7 +37,7 @@ class SimilarityView(pn.viewable.Viewer):
         self.seconds = time.perf_counter() - t0
         return rows, distances
 
-    def _update(self, *_):
+    def update(self):
         row = self.state.current_row
         if row is None:
             return
@@ -65,13 +65,14 @@ class SimilarityView(pn.viewable.Viewer):
 
     def _gallery(self):
         s = self.state
-        panels = []
-        for r, d in zip(self.rows, self.distances):
-            tokens = s.tokens_of(int(r))
+        figures = []
+        neighbours = s.store.tokens(self.rows)              # one read per partition for all k
+        for j, (r, d) in enumerate(zip(self.rows, self.distances)):
             v = s.frame.iloc[r]
-            panels.append(jspectrum_plot(s.model, tokens, None, height=180, width=280,
-                                         title=f"{v['JPAS_ID']} {v['CLASS']} d={d:.3f}").opts(show_legend=False))
-        return pn.pane.HoloViews(hv.Layout(panels).cols(3).opts(shared_axes=False), linked_axes=False)
+            spectrum = JSpectrum(height=190, width=300, legend=False)
+            spectrum.show(s.model, neighbours.iloc[[j]], title=f"{v['JPAS_ID']} {v['CLASS']} d={d:.3f}")
+            figures.append(spectrum.figure)
+        return pn.GridBox(*[pn.pane.Bokeh(f) for f in figures], ncols=3)
 
     def _select(self, *_):
         if len(self.rows):

@@ -12,10 +12,12 @@ from holoviews.operation.datashader import rasterize
 from ojala_core.metrics import regression_summary, sliding_bins
 from ojala_core.vac.store import LABEL_PREFIX
 
+from . import TabView
+
 __all__ = ["ValidationView"]
 
 
-class ValidationView(pn.viewable.Viewer):
+class ValidationView(pn.viewable.Viewer, TabView):
     """Predicted vs DESI on the shown objects that have a DESI value."""
 
     parameter = param.Selector(default=None, objects=[])
@@ -27,11 +29,10 @@ class ValidationView(pn.viewable.Viewer):
         self.param.parameter.objects = names
         self.parameter = "Z_GAL" if "Z_GAL" in names else (names[0] if names else None)
         self.body = pn.Column()
-        self.param.watch(self._update, "parameter")
-        state.param.watch(self._update, "version")
-        self._update()
+        self.param.watch(self.refresh, "parameter")
+        state.param.watch(self.refresh, "version")
 
-    def _update(self, *_):
+    def update(self):
         if self.parameter is None:
             self.body.objects = [pn.pane.Markdown("No DESI values joined: start the explorer with `--mocks MOCKDIR`.")]
             return

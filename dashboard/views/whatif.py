@@ -16,6 +16,8 @@ from ojala_core.model.inference import DEFAULT_TARGETS
 from ojala_core.model.whatif import mask_groups, whatif_predict
 from ojala_core.vac.columns import derived_columns
 
+from . import TabView
+
 __all__ = ["WhatIfView", "filters_near_line"]
 
 _SHOWN = ("SPECTYPE", "Z_GAL", "Z_QSO", "LOGM", "LOGSFR", "HALPHA_6562_EW", "HBETA_4861_EW", "OIII_5007_EW",
@@ -30,7 +32,7 @@ def filters_near_line(model, rest_wavelength, z, half_width=150.0):
             if abs(model.vocabulary[b].pivot_wavelength - observed) <= half_width]
 
 
-class WhatIfView(pn.viewable.Viewer):
+class WhatIfView(pn.viewable.Viewer, TabView):
     """Mask tokens, predict again, show the change (open object; optionally the selection)."""
 
     kept = param.Dict(default={})
@@ -49,7 +51,7 @@ class WhatIfView(pn.viewable.Viewer):
             toggle.param.watch(lambda e, t=tray: setattr(self.boxes[t], "value",
                                                          list(self.groups[t]) if e.new else []), "value")
         for widget in [*self.boxes.values(), *self.toggles.values()]:
-            widget.param.watch(self._update, "value")
+            widget.param.watch(self.refresh, "value")
         self.hide_halpha = pn.widgets.Button(name="Hide the filters around Hα", button_type="warning")
         self.hide_halpha.on_click(self._hide_halpha)
         self.reset = pn.widgets.Button(name="Reset mask")
@@ -58,7 +60,7 @@ class WhatIfView(pn.viewable.Viewer):
         self.apply.on_click(self._apply_to_selection)
         self.result = pn.Column(pn.pane.Markdown("Open an object, then untick filters."), name="whatif-result")
         self.population = pn.Column()
-        state.param.watch(self._update, "current_row")
+        state.param.watch(self.refresh, "current_row")
 
     def hidden(self) -> list[str]:
         hidden = [b for tray, box in self.boxes.items() for b in self.groups[tray] if b not in box.value]
@@ -80,7 +82,7 @@ class WhatIfView(pn.viewable.Viewer):
         for toggle in self.toggles.values():
             toggle.value = True
 
-    def _update(self, *_):
+    def update(self):
         row = self.state.current_row
         hidden = self.hidden()
         self.state.hidden_tokens = hidden
