@@ -18,8 +18,10 @@ venv: $(STAMP)
 
 MODEL := models/ojala-small
 
-# The main job, up to the furthest stage built: the default sky, its mocks, the shipped
-# model (trained here only if its weights are absent) and its scores on Test-Synth/Test-Real.
+# The main job: the default sky (+ QA plots), its mocks, the shipped model (trained here only
+# if its weights are absent) and its scores, the VAC of the sky's J-PAS catalogue, the
+# validation report, then the explorer on http://127.0.0.1:5006/ (Ctrl-C stops it).
+# Every stage resumes: a second `make run` only re-serves.
 run: $(STAMP)
 	$(BIN)/ojala sky --preset default --out data/sky-default --seed 42
 	$(BIN)/ojala sky-qa data/sky-default
@@ -27,6 +29,11 @@ run: $(STAMP)
 	test -f $(MODEL)/model.safetensors || $(BIN)/ojala train --mocks data/mocks-default --out $(MODEL) \
 		--config training/configs/small.json --max-minutes 85
 	$(BIN)/ojala evaluate --model $(MODEL) --mocks data/mocks-default --out data/scores-small.json
+	test -f data/vac-default/manifest.json || $(BIN)/ojala vac --model $(MODEL) \
+		--catalog data/sky-default/jpas/jpas-catalogue.fits --out data/vac-default
+	test -f data/report-default/metrics.json || $(BIN)/ojala validate --vac data/vac-default \
+		--mocks data/mocks-default --out data/report-default
+	$(BIN)/ojala demo --preset default --data data --model $(MODEL)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

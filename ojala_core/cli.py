@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="UMAP subsample and randomness")
     p.set_defaults(func=_cmd_vac)
 
+    from .validation import cli as validate
+
+    p = sub.add_parser("validate", help="validation report of a VAC against DESI (HTML + metrics.json), "
+                                        "with HGB and LePHARE baselines")
+    validate.add_arguments(p)
+    p.set_defaults(func=validate.run)
+
     p = sub.add_parser("serve", help="the explorer (Panel) over a VAC")
     p.add_argument("--vac", required=True, help="VAC folder made by 'ojala vac'")
     p.add_argument("--model", help="model folder (default: the one that made the VAC)")

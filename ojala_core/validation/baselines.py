@@ -65,8 +65,10 @@ class HGBBaseline:
         return pd.DataFrame(columns, index=table.index)
 
     def _rows(self, table: pd.DataFrame, target: str) -> np.ndarray:
+        # Objects of the classes a label applies to; a column outside the vocabulary (e.g. LOG_MBH)
+        # is fitted on every object that has it.
         rows = np.ones(len(table), dtype=bool)
-        applies = self.vocabulary[target].applies_to if target in self.vocabulary else ("QSO",)
+        applies = self.vocabulary[target].applies_to if target in self.vocabulary else ()
         if applies:
             rows &= table["SPECTYPE"].isin(applies).to_numpy()
         if target in self.vocabulary and self.vocabulary[target].kind == CLASS:

@@ -96,7 +96,8 @@ def _context_scores(model, table, sel, classes, min_count) -> dict:
     return out
 
 
-def _masked_lines(model, table, sel) -> tuple[dict, pd.DataFrame]:
+def _masked_lines(model, table, sel, ojala: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    """Table 1: each EW predicted with its line's bands hidden, and with the full context on the same galaxies."""
     rows = sel.galaxy & sel.bright & np.isfinite(table["Z_GAL"].to_numpy(float))
     masked = pd.DataFrame(index=table.index)
     sub = table[rows]
@@ -110,6 +111,7 @@ def _masked_lines(model, table, sel) -> tuple[dict, pd.DataFrame]:
         masked[token] = np.nan
         masked.loc[covered, token] = pred.loc[covered[rows], token].to_numpy()
         scores[token] = log_ew_scores(masked[token], table[token], covered)
+        scores[token]["full_context"] = log_ew_scores(ojala[token], table[token], covered)
         scored = covered & (table[token].to_numpy(float) > 0)
         scores[token]["mean_bands_hidden"] = float(counts[scored].mean()) if scored.any() else math.nan
         scores[token]["n_no_band_covering"] = int((rows & ~covered).sum())
@@ -158,7 +160,7 @@ def _score_sample(sample, table, model, vac_dir, hgb, classes, mag_limit, min_co
     sel = Selection.build(table, ojala, mag_limit)
     sections = score_sample(table, truth, ojala, sel, classes, min_count)
     sections["classification"].update(_context_scores(model, table, sel, classes, min_count))
-    sections["masked_lines"], masked = _masked_lines(model, table, sel)
+    sections["masked_lines"], masked = _masked_lines(model, table, sel, ojala)
     sections["source"] = {**source, "n_objects": int(len(table)), "n_bright": int(sel.bright.sum())}
     preds = {"ojala": ojala}
     hgb_sections = None
