@@ -44,6 +44,7 @@ def load_resources(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
             raise FileNotFoundError(f"{mocks_dir}: no test_real.parquet (a mocks folder made by 'ojala mocks')")
         labels = pd.read_parquet(path)
     store = VacStore(vac_dir, labels)
+    store.index, store.embeddings                 # similarity search ready before the first click
     model = Ojala.from_pretrained(model_dir or store.manifest["model"])
     paths = sorted(glob.glob(spectra)) if spectra else []
     index = CoaddIndex(paths) if paths else None

@@ -31,7 +31,8 @@ class ExplorerState(param.Parameterized):
     selection_label = param.String("no selection")
     current_row = param.Integer(None, allow_None=True, doc="the open object (VAC row)")
     hidden_tokens = param.List([], doc="tokens hidden in the what-if view")
-    version = param.Integer(0)
+    version = param.Integer(0, doc="bumps when the shown set (filters ∧ selection) changes")
+    filter_version = param.Integer(0, doc="bumps when the filters change")
 
     def __init__(self, store: VacStore, model, spectra=None, **params):
         frame = store.frame
@@ -91,6 +92,7 @@ class ExplorerState(param.Parameterized):
 
     def _refilter(self, *_):
         self.filter_mask = self._filters()
+        self.filter_version += 1
         self._reselect()
 
     def _reselect(self, *_):

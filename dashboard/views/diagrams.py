@@ -97,8 +97,8 @@ class DiagramView(pn.viewable.Viewer):
                                        linked_axes=False, css_classes=[f"diagram-{spec.name}"])
         self.param.watch(lambda *_: setattr(self._pane, "object", self._build()), "colour_by")
 
-    def _points(self, mask_name):
-        def points(version):
+    def _points(self, mask_name, trigger):
+        def points(**_):
             frame = self.state.frame
             mask = getattr(self.state, mask_name) & np.isfinite(frame[self.spec.x].to_numpy()) \
                 & np.isfinite(frame[self.spec.y].to_numpy())
@@ -108,13 +108,13 @@ class DiagramView(pn.viewable.Viewer):
             data = frame.loc[mask, list(dict.fromkeys(cols))]
             return hv.Points(data, kdims=[self.spec.x, self.spec.y], vdims=[c for c in data.columns
                                                                            if c not in (self.spec.x, self.spec.y)])
-        return hv.DynamicMap(points, streams=[hv.streams.Params(self.state, ["version"])])
+        return hv.DynamicMap(points, streams=[hv.streams.Params(self.state, [trigger])])
 
     def _build(self):
         spec = self.spec
         ranges = {k: v for k, v in (("x_range", spec.x_range), ("y_range", spec.y_range)) if v}
-        background = datashade(self._points("filter_mask"), cmap=["#e4e4e4", "#9a9a9a"], **ranges)
-        shown = self._points("mask")
+        background = datashade(self._points("filter_mask", "filter_version"), cmap=["#e4e4e4", "#9a9a9a"], **ranges)
+        shown = self._points("mask", "version")
         if self.colour_by == "class":
             fg = dynspread(datashade(shown, aggregator=ds.count_cat("CLASS"), color_key=CLASS_COLOURS, **ranges),
                            threshold=0.6)

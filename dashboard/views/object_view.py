@@ -126,26 +126,37 @@ class ObjectView(pn.viewable.Viewer):
         self.state = state
         self._reconstructions = {}
         self.spectrum = JSpectrum()
-        self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
-        self._body = pn.Column(pn.pane.Markdown("Click an object in a diagram or the table.", name="object-hint"),
+        self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"],
+                                        visible=False)
+        self._head = pn.pane.HTML("Click an object in a diagram or the table.", sizing_mode="stretch_width")
+        self._message = pn.pane.Alert("", alert_type="warning", visible=False)
+        self._details = pn.pane.HTML("", sizing_mode="stretch_width")
+        # Fixed panes whose content changes: a click sends text and data, not new widgets.
+        self._body = pn.Column(self._head, self._message, self._spectrum_pane, self._details,
                                sizing_mode="stretch_width")
         state.param.watch(self._update, "current_row")
 
     def _update(self, *_):
         try:
-            self._body.objects = self._render(self.state.current_row)
+            self._render(self.state.current_row)
         except Exception as exc:           # one bad object must not take the explorer down
-            self._body.objects = [pn.pane.Alert(f"Cannot show this object: {exc}", alert_type="danger")]
+            self._show_message(f"Cannot show this object: {exc}", "danger")
+
+    def _show_message(self, text, kind):
+        self._message.object, self._message.alert_type, self._message.visible = text, kind, True
+        self._spectrum_pane.visible = False
+        self._details.object = ""
 
     def _render(self, row):
         if row is None:
-            return [pn.pane.Markdown("Click an object in a diagram or the table.")]
+            return
         s = self.state
         vac = s.frame.iloc[row]
-        head = pn.pane.HTML(f'<h3 id="object-title" data-jpas-id="{vac["JPAS_ID"]}">Object {vac["JPAS_ID"]}</h3>')
+        self._head.object = f'<h3 id="object-title" data-jpas-id="{vac["JPAS_ID"]}">Object {vac["JPAS_ID"]}</h3>'
         if pd.isna(vac["CLASS"]):
-            return [head, pn.pane.Alert(f"Not predicted (QUALITY_FLAG {int(vac['QUALITY_FLAG'])}: duplicate id or "
-                                        "too little photometry).", alert_type="warning")]
+            self._show_message(f"Not predicted (QUALITY_FLAG {int(vac['QUALITY_FLAG'])}: duplicate id or too "
+                               "little photometry).", "warning")
+            return
         tokens = s.tokens_of(row)
         if row not in self._reconstructions:
             self._reconstructions[row] = reconstruct_bands(s.model, tokens)
@@ -156,8 +167,10 @@ class ObjectView(pn.viewable.Viewer):
         obs = fnu_microjansky(recon["OBSERVED"], tokens["FNU_iSDSS"].iat[0])
         desi = desi_curve(s.spectra, vac.get(LABEL_PREFIX + "TARGETID"), wave, obs)
         self.spectrum.show(s.model, tokens, recon, z, cls, desi, title=f"J-spectrum — {cls}")
-        return [head, self._spectrum_pane,
-                pn.Row(self._predictions(vac), pn.Column(self._probabilities(vac), self._broad_bands(tokens)))]
+        self._message.visible = False
+        self._spectrum_pane.visible = True
+        self._details.object = (f"<div style='display:flex;gap:16px'>{self._predictions(vac)}<div>"
+                                f"{self._probabilities(vac)}{self._broad_bands(tokens)}</div></div>")
 
     def _predictions(self, vac):
         rows = []
@@ -166,19 +179,19 @@ class ObjectView(pn.viewable.Viewer):
             desi = f"{desi:.4g}" if pd.notna(desi) else ""
             rows.append(f"<tr><td>{name}</td><td>{vac[name]:.4g}</td><td>{vac[f'{name}_ERR']:.2g}</td>"
                         f"<td>{desi}</td></tr>")
-        return pn.pane.HTML("<table id='object-predictions' style='font-size:12px'><tr><th>parameter</th>"
-                            f"<th>OJALA</th><th>±1σ</th><th>DESI</th></tr>{''.join(rows)}</table>", width=330)
+        return ("<table id='object-predictions' style='font-size:12px'><tr><th>parameter</th>"
+                f"<th>OJALA</th><th>±1σ</th><th>DESI</th></tr>{''.join(rows)}</table>")
 
     def _probabilities(self, vac):
         bars = "".join(f"<tr><td>{c}</td><td><div style='background:{CLASS_COLOURS.get(c, '#888')};height:10px;"
                        f"width:{120 * float(vac[f'P_{c}']):.0f}px'></div></td><td>{float(vac[f'P_{c}']):.3f}</td></tr>"
                        for c in self.state.param.classes.objects)
-        return pn.pane.HTML(f"<b>P(class)</b><table style='font-size:12px'>{bars}</table>", width=240)
+        return f"<b>P(class)</b><table style='font-size:12px'>{bars}</table>"
 
     def _broad_bands(self, tokens):
         names = [n for n in self.state.model.vocabulary.broad_band_magnitudes if n in tokens]
         text = " · ".join(f"{n[4:]} {tokens[n].iat[0]:.2f}" for n in names if np.isfinite(tokens[n].iat[0]))
-        return pn.pane.Markdown(f"**Broad bands [AB]:** {text or 'none'}", width=220)
+        return f"<p style='font-size:12px;width:220px'><b>Broad bands [AB]:</b> {text or 'none'}</p>"
 
     def __panel__(self):
         return self._body
