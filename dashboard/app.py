@@ -96,7 +96,13 @@ def serve(vac_dir, model_dir=None, mocks_dir=None, spectra=None, port=5006, addr
 
     # One page rendered before the port opens: loads the VAC and model and compiles
     # datashader's kernels, so the first visitor does not wait for them.
-    build_app(vac_dir, model_dir, mocks_dir, spectra).get_root(Document())
+    page = build_app(vac_dir, model_dir, mocks_dir, spectra)
+    page.get_root(Document())
+    state = page.explorer_state              # and one selection and click: their kernels compile too
+    if len(state.shown_rows):
+        state.select(state.shown_rows[::2], "warm-up")
+        state.current_row = int(state.shown_rows[0])
+        state.clear_selection()
     origins = [f"{host}:{port}" for host in ("localhost", "127.0.0.1", address)]
     print(f"OJALA explorer on http://{address}:{port}/  (Ctrl-C to stop)", flush=True)
     pn.serve({"/": lambda: build_app(vac_dir, model_dir, mocks_dir, spectra)}, port=port, address=address,

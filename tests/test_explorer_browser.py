@@ -150,6 +150,8 @@ def test_click_opens_the_jspectrum_and_whatif_changes_halpha(page, tiny_vac):
     page.locator(".tabulator-row").nth(position).click()
     page.wait_for_selector(f"#object-title[data-jpas-id='{target['JPAS_ID']}']", timeout=30_000)
     page.locator(".jspectrum canvas").first.wait_for(timeout=30_000)
+    n_bands = int(_wait_for(page, "#object-title", "data-bands", lambda v: True))
+    assert n_bands >= 40                                      # the J-spectrum's NB points were sent
     page.screenshot(path=str(ARTIFACTS / "03-object.png"), full_page=True)
 
     page.locator(".bk-tab", has_text="What-if").click()

@@ -64,6 +64,10 @@ class JSpectrum:
             fig.legend.label_text_font_size = "8pt"
         self.figure = fig
 
+    def clear(self):
+        for source in self.sources.values():
+            source.data = {k: [] for k in source.data}
+
     def show(self, model, token_row, recon=None, z=None, cls=None, desi=None, title=None):
         """Draw one object (`token_row`: its one-row token table with FNU_iSDSS)."""
         bands = list(recon.index) if recon is not None else model.vocabulary.narrow_bands
@@ -126,8 +130,7 @@ class ObjectView(pn.viewable.Viewer):
         self.state = state
         self._reconstructions = {}
         self.spectrum = JSpectrum()
-        self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"],
-                                        visible=False)
+        self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
         self._head = pn.pane.HTML("Click an object in a diagram or the table.", sizing_mode="stretch_width")
         self._message = pn.pane.Alert("", alert_type="warning", visible=False)
         self._details = pn.pane.HTML("", sizing_mode="stretch_width")
@@ -144,7 +147,7 @@ class ObjectView(pn.viewable.Viewer):
 
     def _show_message(self, text, kind):
         self._message.object, self._message.alert_type, self._message.visible = text, kind, True
-        self._spectrum_pane.visible = False
+        self.spectrum.clear()
         self._details.object = ""
 
     def _render(self, row):
@@ -168,7 +171,8 @@ class ObjectView(pn.viewable.Viewer):
         desi = desi_curve(s.spectra, vac.get(LABEL_PREFIX + "TARGETID"), wave, obs)
         self.spectrum.show(s.model, tokens, recon, z, cls, desi, title=f"J-spectrum — {cls}")
         self._message.visible = False
-        self._spectrum_pane.visible = True
+        self._head.object = (f'<h3 id="object-title" data-jpas-id="{vac["JPAS_ID"]}" '
+                             f'data-bands="{len(self.spectrum.sources["obs"].data["x"])}">Object {vac["JPAS_ID"]}</h3>')
         self._details.object = (f"<div style='display:flex;gap:16px'>{self._predictions(vac)}<div>"
                                 f"{self._probabilities(vac)}{self._broad_bands(tokens)}</div></div>")
 
