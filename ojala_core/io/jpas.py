@@ -194,6 +194,7 @@ def jpas_photometry(frame, prefix, units, path, id_column=None, row_offset=0, ch
             for name, source in ((col, col), (f"{col}_ERR", err_col)):
                 v = frame[source].to_numpy(float) if source else np.full(len(frame), np.nan)
                 out[name] = np.where(np.isfinite(v) & (v > 0) & (v < 40), v, np.nan)
+            out[f"{col}_ERR"] = np.where(np.isfinite(out[col]), out[f"{col}_ERR"], np.nan)   # no error without a value
     if "MORPHTYPE" in frame:
         out["MORPHTYPE"] = frame["MORPHTYPE"].astype(str).str.strip().replace({"": None, "nan": None})
     return pd.DataFrame(out)

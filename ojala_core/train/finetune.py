@@ -57,4 +57,4 @@ def finetune_head(model: Ojala, frame: pd.DataFrame, target: str, steps: int = 2
         loss.backward()
         optimiser.step()
     model.add_head(target, head.eval())
-    return {"target": target, "n_objects": int(ok.sum()), "mean": mean, "std": std, "final_loss": float(loss)}
+    return {"target": target, "n_objects": int(ok.sum()), "mean": mean, "std": std, "final_loss": loss.item()}

@@ -178,7 +178,8 @@ def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
     flags[duplicate] |= QUALITY_FLAGS["DUPLICATE_ID"]
     flags[phot["N_NB_OBSERVED"].to_numpy() < MIN_NB_FOR_GOOD] |= QUALITY_FLAGS["FEW_BANDS"]
     flags[~(phot["FNU_iSDSS"].to_numpy() > 0)] |= QUALITY_FLAGS["NO_ISDSS"]
-    usable = tokens.drop(columns=["JPAS_ID", "RA", "DEC", "MORPHTYPE"]).notna().sum(axis=1).to_numpy()
+    values = [c for c in tokens.columns if c not in ("JPAS_ID", "RA", "DEC", "MORPHTYPE") and not c.endswith("_ERR")]
+    usable = tokens[values].notna().sum(axis=1).to_numpy()
     flags[usable < 5] |= QUALITY_FLAGS["NO_PHOTOMETRY"]
     return flags
 
