@@ -42,7 +42,8 @@ class CatalogueView(pn.viewable.Viewer):
 
     def _value(self):
         rows = self.state.shown_rows
-        frame = self.state.frame.iloc[rows][self.columns]
+        frame = self.state.frame
+        frame = frame.iloc[rows, [frame.columns.get_loc(c) for c in self.columns]]   # one take, shown columns only
         frame.index = rows
         return frame
 
