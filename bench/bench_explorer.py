@@ -55,7 +55,8 @@ def make_scaled_vac(source, rows, out) -> Path:
         e = emb[:n] + rng.normal(0, 1e-3, (n, emb.shape[1])).astype(np.float32)
         np.save(out / "embeddings" / f"part-{k:05d}.npy", e)
         all_emb.append(e)
-        parts.append({"path": str(path.relative_to(out)), "rows": n, "first_row": first, "source": "bench copy"})
+        parts.append({"path": str(path.relative_to(out)), "rows": n, "first_row": first, "source": "bench copy",
+                      "band_units": manifest["partitions"][0]["band_units"]})
         first += n
         k += 1
     embeddings = np.concatenate(all_emb)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import logging
 import os
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from .views.whatif import WhatIfView  # noqa: E402
 
 __all__ = ["load_resources", "build_app", "serve"]
 
-log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4)

@@ -30,7 +30,6 @@ class ExplorerState(param.Parameterized):
     selection = param.Parameter(None, doc="sorted rows picked in a view, or None")
     selection_label = param.String("no selection")
     current_row = param.Integer(None, allow_None=True, doc="the open object (VAC row)")
-    hidden_tokens = param.List([], doc="tokens hidden in the what-if view")
     version = param.Integer(0, doc="bumps when the shown set (filters ∧ selection) changes")
     filter_version = param.Integer(0, doc="bumps when the filters change")
 
@@ -39,7 +38,7 @@ class ExplorerState(param.Parameterized):
         classes = sorted(c for c in frame["CLASS"].dropna().unique())
         super().__init__(**params)
         self.store, self.model, self.spectra = store, model, spectra
-        self._tokens = {}
+        self._cache = {}
         self.param.classes.objects = classes
         self.classes = list(classes)
         mag = frame["MAG_i"].to_numpy()
@@ -113,13 +112,18 @@ class ExplorerState(param.Parameterized):
         self.selection_label = "no selection"
         self.selection = None
 
+    def cached(self, kind: str, row: int, compute):
+        """`compute()` for (kind, row), remembered: clicks come back to the same objects."""
+        key = (kind, row)
+        if key not in self._cache:
+            if len(self._cache) > 512:
+                self._cache.clear()
+            self._cache[key] = compute()
+        return self._cache[key]
+
     def tokens_of(self, row: int):
-        """The one-row token table of VAC row `row` (cached: clicks come back to the same objects)."""
-        if row not in self._tokens:
-            if len(self._tokens) > 256:
-                self._tokens.clear()
-            self._tokens[row] = self.store.tokens([row])
-        return self._tokens[row]
+        """The one-row token table of VAC row `row`."""
+        return self.cached("tokens", row, lambda: self.store.tokens([row]))
 
     @property
     def shown_rows(self) -> np.ndarray:

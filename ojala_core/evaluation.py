@@ -6,12 +6,12 @@ Not for the full validation report (that is the VAC stage's).
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .metrics import regression_summary, weighted_f1
 from .model.inference import DEFAULT_TARGETS, predict
 from .model.pretrained import Ojala
+from .validation.scoring import log_ew_scores
 
 __all__ = ["evaluate_table", "PAPER_VALUES"]
 
@@ -43,12 +43,9 @@ def evaluate_table(model: Ojala, frame: pd.DataFrame, mag_limit: float = 21.0) -
     for name in ("TEFF", "LOGG", "FEH"):
         out[name] = regression_summary(pred[name][star], sel[name][star])
     for name in _EW:
-        ok = gal & (sel[name] > 0).to_numpy() & pred[name].notna().to_numpy()
         # Objects with a true EW > 0 are all scored: a prediction ≤ 0.01 Å counts as 0.01 Å
         # (a failure), so dropping them cannot flatter the scores.
-        predicted = np.log10(np.clip(pred[name][ok].to_numpy(float), 0.01, None))
-        out[name] = regression_summary(predicted, np.log10(sel[name][ok]))
-        out[name]["n_predicted_nonpositive"] = int((pred[name][ok] <= 0).sum())
+        out[name] = log_ew_scores(pred[name].to_numpy(float), sel[name].to_numpy(float), gal)
         out[name]["units"] = "dex (log10 EW, true EW > 0)"
     # The paper's SFR figure: star-forming galaxies (true EW(Hα) > 3 Å) with predicted error < 0.5 dex.
     sf = gal & (sel["HALPHA_6562_EW"] > 3).to_numpy() & (pred["LOGSFR_ERR"] < 0.5).to_numpy()

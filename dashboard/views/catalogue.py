@@ -37,6 +37,7 @@ class CatalogueView(pn.viewable.Viewer):
         self.count = pn.pane.HTML(self._count_html(), name="table-count")
         self.download = pn.widgets.FileDownload(callback=self._export, filename="ojala-selection.csv",
                                                 label="Export shown rows", button_type="primary", width=220)
+        self._export_dir = None
         self.param.watch(self._on_format, "export_format")
         state.param.watch(self._refresh, "version")
 
@@ -65,9 +66,11 @@ class CatalogueView(pn.viewable.Viewer):
         self.download.filename = f"ojala-selection{EXPORT_FORMATS[self.export_format]}"
 
     def _export(self):
-        tmp = Path(tempfile.mkdtemp(prefix="ojala-export-")) / self.download.filename
-        self.state.store.export(self.state.shown_rows, tmp, self.export_format)
-        return str(tmp)
+        if self._export_dir is None:          # one folder per session, removed with the process
+            self._export_dir = tempfile.TemporaryDirectory(prefix="ojala-export-")
+        path = Path(self._export_dir.name) / self.download.filename
+        self.state.store.export(self.state.shown_rows, path, self.export_format)
+        return str(path)
 
     def filters(self):
         """The sidebar: class, probability, magnitude, redshift and any-column filters."""

@@ -128,7 +128,6 @@ class ObjectView(pn.viewable.Viewer):
     def __init__(self, state, **params):
         super().__init__(**params)
         self.state = state
-        self._reconstructions = {}
         self.spectrum = JSpectrum()
         self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
         self._head = pn.pane.HTML("Click an object in a diagram or the table.", sizing_mode="stretch_width")
@@ -161,9 +160,7 @@ class ObjectView(pn.viewable.Viewer):
                                "little photometry).", "warning")
             return
         tokens = s.tokens_of(row)
-        if row not in self._reconstructions:
-            self._reconstructions[row] = reconstruct_bands(s.model, tokens)
-        recon = self._reconstructions[row]
+        recon = s.cached("reconstruction", row, lambda: reconstruct_bands(s.model, tokens))
         cls = str(vac["CLASS"])
         z = vac["Z_QSO"] if cls == "QSO" else (vac["Z_GAL"] if cls == "GALAXY" else None)
         wave = _pivots(s.model, list(recon.index))

@@ -85,12 +85,11 @@ class WhatIfView(pn.viewable.Viewer, TabView):
     def update(self):
         row = self.state.current_row
         hidden = self.hidden()
-        self.state.hidden_tokens = hidden
         if row is None:
             return
         try:
             tokens = self.state.tokens_of(row)
-            before = whatif_predict(self.state.model, tokens, [])
+            before = self.state.cached("unmasked", row, lambda: whatif_predict(self.state.model, tokens, []))
             after = whatif_predict(self.state.model, tokens, hidden) if hidden else before
             self.result.objects = [self._table(before, after, hidden)]
         except Exception as exc:           # the explorer says what is wrong, never dies

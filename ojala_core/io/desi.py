@@ -90,6 +90,16 @@ class CoaddBlock:
         return len(self.targetid)
 
 
+def _camera(hdul, cam, rows=slice(None)):
+    """(wavelength, flux, ivar) of one camera of an open coadd, `rows` only; MASK ≠ 0 -> ivar 0."""
+    wave = np.asarray(hdul[f"{cam}_WAVELENGTH"].data, dtype=float)
+    flux = np.asarray(hdul[f"{cam}_FLUX"].data[rows], dtype=np.float32)
+    ivar = np.asarray(hdul[f"{cam}_IVAR"].data[rows], dtype=np.float32)
+    if f"{cam}_MASK" in hdul:
+        ivar = np.where(np.asarray(hdul[f"{cam}_MASK"].data[rows]) != 0, 0.0, ivar).astype(np.float32)
+    return wave, flux, ivar
+
+
 def iter_coadd_files(paths) -> Iterator[CoaddBlock]:
     """Stream DESI coadd files one at a time (memory: one file)."""
     from astropy.io import fits
@@ -108,14 +118,10 @@ def iter_coadd_files(paths) -> Iterator[CoaddBlock]:
                     for part in ("WAVELENGTH", "IVAR"):
                         if f"{cam}_{part}" not in hdul:
                             raise InputError(f"{path}: HDU {cam}_FLUX without {cam}_{part}")
-                    wave = np.asarray(hdul[f"{cam}_WAVELENGTH"].data, dtype=float)
-                    flux = np.asarray(hdul[f"{cam}_FLUX"].data, dtype=np.float32)
-                    ivar = np.asarray(hdul[f"{cam}_IVAR"].data, dtype=np.float32)
+                    wave, flux, ivar = _camera(hdul, cam)
                     if flux.shape != (len(targetid), len(wave)) or ivar.shape != flux.shape:
                         raise InputError(f"{path}: {cam} arrays have shape {flux.shape}, expected "
                                          f"({len(targetid)}, {len(wave)})")
-                    if f"{cam}_MASK" in hdul:
-                        ivar = np.where(np.asarray(hdul[f"{cam}_MASK"].data) != 0, 0.0, ivar).astype(np.float32)
                     cameras[cam] = (wave, flux, ivar)
                 if not cameras:
                     raise InputError(f"{path}: no B/R/Z spectra in this coadd file")
@@ -154,14 +160,9 @@ class CoaddIndex:
         waves, fluxes, ivars = [], [], []
         with fits.open(self.paths[k], memmap=True) as hdul:
             for cam in ("B", "R", "Z"):
-                if f"{cam}_FLUX" not in hdul:
-                    continue
-                ivar = np.asarray(hdul[f"{cam}_IVAR"].data[row], dtype=float)
-                if f"{cam}_MASK" in hdul:
-                    ivar = np.where(np.asarray(hdul[f"{cam}_MASK"].data[row]) != 0, 0.0, ivar)
-                waves.append(np.asarray(hdul[f"{cam}_WAVELENGTH"].data, dtype=float))
-                fluxes.append(np.asarray(hdul[f"{cam}_FLUX"].data[row], dtype=float))
-                ivars.append(ivar)
+                if f"{cam}_FLUX" in hdul:
+                    for store, values in zip((waves, fluxes, ivars), _camera(hdul, cam, row)):
+                        store.append(values)
         wave, flux, ivar = (np.concatenate(a) for a in (waves, fluxes, ivars))
         order = np.argsort(wave, kind="stable")
         return wave[order], flux[order], ivar[order]

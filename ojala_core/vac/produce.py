@@ -81,14 +81,11 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
             summary[key] += result["summary"][key]
     if summary["rows"] == 0:
         raise InputError(f"{catalogue}: the catalogue is empty")
-    parts = [{k: r[k] for k in ("path", "rows", "first_row", "source")} for r in results]
-    if any(r["band_units"] != results[0]["band_units"] for r in results):
-        raise InputError(f"{catalogue}: the files store the bands in different units (f_lambda vs magnitudes)")
+    parts = [{k: r[k] for k in ("path", "rows", "first_row", "source", "band_units")} for r in results]
     _final_pass(out_dir, parts, umap_fit_rows, seed, fits)
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
-                "targets": list(DEFAULT_TARGETS), "embedding_dim": int(np.load(out_dir / "embeddings" /
-                                                                               "part-00000.npy").shape[1]),
-                "band_units": results[0]["band_units"],
+                "targets": list(DEFAULT_TARGETS),
+                "embedding_dim": int(np.load(out_dir / "embeddings" / "part-00000.npy", mmap_mode="r").shape[1]),
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
                 "scheduler": scheduler, "fits": bool(fits),
                 "outlier_score": f"distance to the {OUTLIER_K}th nearest neighbour in embedding space",

@@ -42,10 +42,10 @@ class VacStore:
         if not manifest_path.exists():
             raise FileNotFoundError(f"{self.path}: no manifest.json (an unfinished or missing VAC; run 'ojala vac')")
         self.manifest = json.loads(manifest_path.read_text())
-        if "band_units" not in self.manifest:
-            raise ValueError(f"{manifest_path}: made by an older 'ojala vac' (no band_units); run 'ojala vac' again")
         self.prefix = self.manifest["prefix"]
         self.parts = self.manifest["partitions"]
+        if any("band_units" not in p for p in self.parts):
+            raise ValueError(f"{manifest_path}: made by an older 'ojala vac' (no band_units); run 'ojala vac' again")
         self.frame = self._load_frame()
         if labels is not None:
             self._join_labels(labels)
@@ -101,10 +101,13 @@ class VacStore:
         return [c for c in self.frame.columns if self.frame[c].dtype.kind in "fi" and c != "EMBEDDING_ROW"]
 
     # -- full rows, tokens -----------------------------------------------------------------------
+    def _partition_of(self, rows) -> np.ndarray:
+        return np.searchsorted(self._first_rows, rows, side="right") - 1
+
     def full_rows(self, rows) -> pd.DataFrame:
         """Every VAC column (inputs included) of the given rows, in the order asked."""
         rows = np.asarray(rows, dtype=np.int64)
-        part_of = np.searchsorted(self._first_rows, rows, side="right") - 1
+        part_of = self._partition_of(rows)
         frames = []
         for k in np.unique(part_of):
             wanted = rows[part_of == k]
@@ -120,7 +123,14 @@ class VacStore:
     def tokens(self, rows) -> pd.DataFrame:
         """Token tables (as the model saw them) of the given rows, rebuilt from the input columns."""
         raw = self.full_rows(rows)
-        phot = jpas_photometry(raw, self.prefix, self.manifest["band_units"], self.path, check_unique=False)
+        part_of = self._partition_of(raw["EMBEDDING_ROW"].to_numpy())
+        pieces = []
+        for k in np.unique(part_of):                   # each partition's rows read in its file's own units
+            at = np.flatnonzero(part_of == k)
+            piece = jpas_photometry(raw.iloc[at].reset_index(drop=True), self.prefix, self.parts[k]["band_units"], self.path,
+                                    check_unique=False)
+            pieces.append(piece.set_axis(at))
+        phot = pd.concat(pieces).sort_index()
         tokens = catalogue_tokens(phot)
         tokens["JPAS_ID"] = raw["JPAS_ID"].astype(str).to_numpy()
         tokens["FNU_iSDSS"] = phot["FNU_iSDSS"].to_numpy()     # the scale of the NB ratios [erg/s/cm²/Hz]
