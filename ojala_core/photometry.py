@@ -13,13 +13,14 @@ import numpy as np
 from .filters import FilterCurve, load_filter
 
 __all__ = [
-    "C_ANGSTROM_PER_S", "AB_ZEROPOINT", "PhotometricSystem", "log_wavelength_grid",
+    "C_ANGSTROM_PER_S", "AB_ZEROPOINT", "MAG_PER_LN_FLUX", "PhotometricSystem", "log_wavelength_grid",
     "resample_flux_conserving", "redshift_to_grid", "ab_magnitude", "fnu_from_ab",
     "flambda_from_fnu", "nanomaggies_from_ab", "ab_from_nanomaggies",
 ]
 
 C_ANGSTROM_PER_S = 2.99792458e18  # speed of light [Å/s]
 AB_ZEROPOINT = 48.60              # m_AB = -2.5 log10(f_nu / erg s^-1 cm^-2 Hz^-1) - 48.60
+MAG_PER_LN_FLUX = 2.5 / np.log(10.0)  # σ_m = 1.0857 σ_f / f (first order)
 
 
 def log_wavelength_grid(lam_min=3000.0, lam_max=60000.0, dlnlam=3.0e-4):

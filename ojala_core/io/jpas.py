@@ -1,9 +1,10 @@
-"""Read a J-PAS catalogue (CSV, FITS or Parquet) into f_ν per band, whatever its units.
+"""Read a J-PAS catalogue (CSV, FITS or Parquet) into f_ν per band, whatever its layout and units.
 
-Accepts ``{PREFIX}_{FILTER}`` / ``{PREFIX}_{FILTER}_ERR`` columns in f_λ
-[erg s⁻¹ cm⁻² Å⁻¹] or AB magnitudes (detected, ambiguous units refused); missing
-photometry (99 magnitudes, NaN, non-positive fluxes, flagged bands) becomes NaN.
-Not for turning photometry into tokens (see `ojala_core.mocks.tokens`).
+Accepts the flat layout (``{PREFIX}_{FILTER}`` with ``_ERR`` or ``_RELERR`` columns) and the CEFCA
+archive layout (arrays ``FLUX_{PREFIX}``, ``FLUX_RELERR_{PREFIX}``, ``MAG_…``, ``FLAGS``, ``MASK_FLAGS``
+read through a named filter table; see `jpas_layout`), in f_λ, f_ν or AB magnitudes with declared
+or unambiguous units; missing photometry (99 magnitudes, NaN, non-positive fluxes, masked or badly
+flagged bands) becomes NaN. Not for turning photometry into tokens (see `catalogue_tokens`).
 """
 from __future__ import annotations
 
@@ -12,54 +13,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..filters import jpas_narrow_band_names, load_filter
-from ..photometry import C_ANGSTROM_PER_S, fnu_from_ab
+from ..filters import load_filter
+from ..photometry import C_ANGSTROM_PER_S, MAG_PER_LN_FLUX, ab_magnitude, fnu_from_ab
 from .files import count_rows
-from .tables import InputError, list_columns, read_table, table_units
+from .jpas_archive import ColumnIndex, file_columns
+from .jpas_layout import JPAS_CATALOGUE_BANDS, LEGACY_MAGNITUDES, CatalogueLayout
+from .jpas_units import MAG_SENTINELS, MAGNITUDE_RANGE, check_magnitude_offset, check_magnitudes
+from .tables import InputError, read_table
 
-__all__ = ["JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "read_jpas_catalogue", "iter_jpas_catalogue",
-           "jpas_photometry", "detect_flux_units", "catalogue_ids", "count_table_rows"]
+__all__ = ["JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "DEFAULT_FLAGS_THRESHOLD", "read_jpas_catalogue",
+           "iter_jpas_catalogue", "jpas_photometry", "catalogue_ids", "count_table_rows"]
 
-JPAS_CATALOGUE_BANDS = jpas_narrow_band_names() + ["iSDSS"]
-LEGACY_MAGNITUDES = ("MAG_G", "MAG_R", "MAG_Z", "MAG_W1", "MAG_W2")
-_SENTINELS = (99.0, -99.0, 999.0, -999.0)
-
-
-def detect_flux_units(values, declared_unit=None, where=""):
-    """'flambda' or 'magnitude' for a photometry column.
-
-    Uses the declared unit when there is one; otherwise the values: AB magnitudes of
-    real sources lie in 5–40 (or are 99 sentinels), f_λ of astronomical sources in
-    erg s⁻¹ cm⁻² Å⁻¹ is far below 1e-10.
-    """
-    if declared_unit:
-        unit = declared_unit.lower().replace(" ", "")
-        if "mag" in unit:
-            return "magnitude"
-        if "erg" in unit and ("angstrom" in unit or "aa" in unit or "å" in unit):
-            return "flambda"
-        raise InputError(f"{where}: unit '{declared_unit}' is neither AB magnitudes nor erg/(s cm2 Angstrom)")
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v) & ~np.isin(v, _SENTINELS)]
-    if v.size == 0:
-        raise InputError(f"{where}: no finite values to tell the units from")
-    magnitude_like = np.mean((v > 5) & (v < 40))
-    flux_like = np.mean(np.abs(v) < 1e-10)
-    if magnitude_like > 0.95 and flux_like == 0:
-        return "magnitude"
-    if flux_like > 0.95:
-        return "flambda"
-    raise InputError(f"{where}: cannot tell whether the values are AB magnitudes or f_lambda "
-                     "(declare the unit in the FITS header, or convert the column)")
+# SExtractor FLAGS (Bertin & Arnouts 1996; SExtractor manual, "Extraction flags"): 1 neighbours or
+# bad pixels bias the photometry by >10 %, 2 the object was deblended, 4 at least one pixel is
+# saturated, 8 truncated at the image boundary, 16/32 aperture/isophotal data incomplete or
+# corrupted, 64/128 memory overflow. Bits 1 and 2 are routine for galaxies in crowded fields and
+# leave the measurement usable; a band is dropped from FLAGS >= 4 (saturated or worse).
+DEFAULT_FLAGS_THRESHOLD = 4
+# MAG_AUTO_iSDSS (total) may differ from the aperture-corrected iSDSS flux by galaxy extent,
+# never by this much; a larger median difference is a unit or column mistake.
+MAX_TOTAL_APERTURE_OFFSET = 3.0
+# Legacy/WISE magnitudes of the same objects lie within this of MAG_i (AB colours of real sources).
+MAX_COLOUR_OFFSET = 5.0
 
 
 def _to_fnu(values, errors, units, pivot):
     values = np.asarray(values, dtype=float)
     errors = np.asarray(errors, dtype=float)
     if units == "magnitude":
-        bad = ~np.isfinite(values) | np.isin(values, _SENTINELS) | (values > 40) | (values < 0)
+        bad = ~np.isfinite(values) | np.isin(values, MAG_SENTINELS) | (values > MAGNITUDE_RANGE[1]) | (values < 0)
         fnu = fnu_from_ab(np.where(bad, np.nan, values))
-        err = 0.4 * np.log(10.0) * fnu * np.where(np.isin(errors, _SENTINELS), np.nan, errors)
+        err = fnu / MAG_PER_LN_FLUX * np.where(np.isin(errors, MAG_SENTINELS), np.nan, errors)
         bad |= ~np.isfinite(err) | (err <= 0)
         return np.where(bad, np.nan, fnu), np.where(bad, np.nan, err)
     # A measured non-positive flux is a non-detection: the value is missing, but the band
@@ -70,18 +54,26 @@ def _to_fnu(values, errors, units, pivot):
     return fnu, err
 
 
-def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None) -> pd.DataFrame:
+def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, filters=None,
+                        flags_threshold=DEFAULT_FLAGS_THRESHOLD) -> pd.DataFrame:
     """Read a J-PAS catalogue into a table of f_ν per band.
 
     Parameters
     ----------
     path : path
-        CSV, FITS or Parquet file.
+        CSV, FITS or Parquet file, flat or archive layout (names case-insensitive, table
+        qualifiers such as ``minijpas.magabdualobj.`` ignored).
     prefix : str
-        Photometry prefix of the flux columns (``APER_COR_3_0`` or ``AUTO`` …).
+        Photometry prefix (``APER_COR_3_0`` or ``AUTO`` …).
     id_column : str, optional
         Column holding a unique object id; default ``TILE_ID``-``NUMBER`` if present,
         else ``NUMBER``, else the row number.
+    filters : str, path or list, optional
+        Filter table of archive array columns (``minijpas``, ``jnep``, or a file listing the
+        filter names in array-index order); required for array columns, never guessed.
+    flags_threshold : int
+        A band is missing where its SExtractor ``FLAGS`` >= this (default 4 keeps
+        neighbour/deblending bits 1 and 2); ``MASK_FLAGS`` != 0 always makes it missing.
 
     Returns
     -------
@@ -89,23 +81,85 @@ def read_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None) -> pd.DataF
     ``FNU_{band}_ERR`` [erg s⁻¹ cm⁻² Hz⁻¹] for J0378…J0910 and iSDSS (NaN = missing; a
     non-positive flux is missing but keeps its error: the band was observed),
     ``MAG_i`` (total iSDSS AB, NaN if missing) and ``MAG_i_ERR``, ``MAG_G…MAG_W2`` and ``_ERR`` when present,
-    ``MORPHTYPE`` when present, ``N_NB_OBSERVED``.
+    ``MORPHTYPE`` (or Legacy ``TYPE``) when present, ``N_NB_OBSERVED``.
     """
-    columns = _wanted_columns(list_columns(path), prefix, id_column)
-    frame = read_table(path, columns=columns)
-    if len(frame) == 0:
-        raise InputError(f"{path}: the catalogue is empty")
-    units = _column_units(frame, table_units(path), prefix, path)
-    return jpas_photometry(frame, prefix, units, path, id_column)
+    (frame, phot), = iter_jpas_catalogue(path, prefix, id_column, chunk_rows=1 << 62, filters=filters,
+                                         flags_threshold=flags_threshold, check_unique=True)
+    return phot
 
 
-def _wanted_columns(available, prefix, id_column):
-    flux_cols = [f"{prefix}_{b}" for b in JPAS_CATALOGUE_BANDS]
-    need = ["ALPHA_J2000", "DELTA_J2000"] + [c + e for c in flux_cols for e in ("", "_ERR")]
-    optional = ["TILE_ID", "NUMBER", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "MORPHTYPE", *(id_column and [id_column] or []),
-                *[f"FLAGS_{b}" for b in JPAS_CATALOGUE_BANDS],
-                *LEGACY_MAGNITUDES, *[e for c in LEGACY_MAGNITUDES for e in _legacy_error_names(c)]]
-    return need + [c for c in optional if c in available]
+def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=100_000, all_columns=False,
+                        filters=None, flags_threshold=DEFAULT_FLAGS_THRESHOLD, check_unique=False):
+    """Stream a J-PAS catalogue as (canonical rows, `jpas_photometry` table) chunks.
+
+    The canonical rows are the file's columns with the photometry in the flat layout, f_λ in
+    erg s⁻¹ cm⁻² Å⁻¹ (or AB magnitudes) with absolute errors, archive arrays spread over one
+    column per filter. Units are fixed by the first chunk; ids are checked for uniqueness only
+    within a chunk, and only with `check_unique`. `all_columns` keeps every scalar input column
+    in the rows (for a VAC). Parquet is read by record batches, CSV by pandas chunks.
+    """
+    layout = CatalogueLayout(path, prefix, filters, id_column)
+    for offset, frame in layout.iter_chunks(chunk_rows, all_columns):
+        phot = jpas_photometry(frame, prefix, layout.band_units, layout.path, id_column, offset,
+                               check_unique=check_unique, flags_threshold=flags_threshold)
+        phot.attrs["band_units"] = dict(layout.band_units)   # how the bands were read, for whoever re-reads
+        yield frame, phot
+
+
+def _flagged(frame, band, flags_threshold) -> np.ndarray:
+    bad = np.zeros(len(frame), dtype=bool)
+    if f"FLAGS_{band}" in frame:
+        bad |= np.nan_to_num(np.asarray(frame[f"FLAGS_{band}"], dtype=float)) >= flags_threshold
+    if f"MASK_FLAGS_{band}" in frame:
+        bad |= np.nan_to_num(np.asarray(frame[f"MASK_FLAGS_{band}"], dtype=float)) != 0
+    return bad
+
+
+def jpas_photometry(frame, prefix, units, path, id_column=None, row_offset=0, check_unique=True,
+                    flags_threshold=DEFAULT_FLAGS_THRESHOLD) -> pd.DataFrame:
+    """f_ν table (see `read_jpas_catalogue`) of canonical catalogue rows `frame` with known band units.
+
+    `units` maps each band to ``flambda`` [erg s⁻¹ cm⁻² Å⁻¹] or ``magnitude`` (AB); `row_offset`
+    numbers the rows of a chunk in messages and ids; `check_unique` False leaves duplicate ids
+    to the caller (streaming).
+    """
+    out = {"JPAS_ID": _object_ids(frame, id_column, path, row_offset, check_unique),
+           "RA": np.asarray(frame["ALPHA_J2000"], dtype=float), "DEC": np.asarray(frame["DELTA_J2000"], dtype=float)}
+    n_obs = np.zeros(len(frame), dtype=np.int16)
+    for band in JPAS_CATALOGUE_BANDS:
+        col = f"{prefix}_{band}"
+        fnu, err = _to_fnu(frame[col], frame[f"{col}_ERR"], units[band], load_filter(band).pivot_wavelength)
+        flagged = _flagged(frame, band, flags_threshold)
+        fnu[flagged] = np.nan
+        err[flagged] = np.nan
+        out[f"FNU_{band}"], out[f"FNU_{band}_ERR"] = fnu, err
+        if band != "iSDSS":
+            n_obs += np.isfinite(err)
+    out["N_NB_OBSERVED"] = n_obs
+    aperture_i = ab_magnitude(out["FNU_iSDSS"])
+    if "MAG_AUTO_iSDSS" in frame:
+        out["MAG_i"] = check_magnitudes(frame["MAG_AUTO_iSDSS"], f"{path}: column 'MAG_AUTO_iSDSS'", row_offset)
+        check_magnitude_offset(out["MAG_i"], aperture_i, f"{path}: column 'MAG_AUTO_iSDSS'",
+                               f"the magnitude of '{prefix}_iSDSS'", MAX_TOTAL_APERTURE_OFFSET)
+    else:
+        out["MAG_i"] = np.where(aperture_i < MAGNITUDE_RANGE[1], aperture_i, np.nan)   # a noise-level flux: missing
+    if "MAG_ERR_AUTO_iSDSS" in frame:
+        err = np.asarray(frame["MAG_ERR_AUTO_iSDSS"], dtype=float)
+        out["MAG_i_ERR"] = np.where(np.isfinite(out["MAG_i"]) & (err > 0) & (err < 10), err, np.nan)
+    else:
+        out["MAG_i_ERR"] = MAG_PER_LN_FLUX * out["FNU_iSDSS_ERR"] / out["FNU_iSDSS"]
+    for col in LEGACY_MAGNITUDES:
+        if col in frame:
+            out[col] = check_magnitudes(frame[col], f"{path}: column '{col}'", row_offset)
+            check_magnitude_offset(out[col], out["MAG_i"], f"{path}: column '{col}'", "MAG_i", MAX_COLOUR_OFFSET)
+            err_col = next((e for e in _legacy_error_names(col) if e in frame), None)
+            v = np.asarray(frame[err_col], dtype=float) if err_col else np.full(len(frame), np.nan)
+            # no error without a value
+            out[f"{col}_ERR"] = np.where(np.isfinite(out[col]) & (v > 0) & (v < MAGNITUDE_RANGE[1]), v, np.nan)
+    if "MORPHTYPE" in frame:
+        out["MORPHTYPE"] = pd.Series(frame["MORPHTYPE"]).astype(str).str.strip().replace({"": None, "nan": None,
+                                                                                          "None": None}).to_numpy()
+    return pd.DataFrame(out)
 
 
 def _legacy_error_names(column):
@@ -113,102 +167,16 @@ def _legacy_error_names(column):
     return (column.replace("MAG_", "MAG_ERR_", 1), f"{column}_ERR")
 
 
-def _column_units(frame, declared, prefix, path):
-    """'flambda' or 'magnitude' per band, from the declared units or the values."""
-    return {band: detect_flux_units(frame[f"{prefix}_{band}"], declared.get(f"{prefix}_{band}"),
-                                    where=f"{path}: column '{prefix}_{band}'")
-            for band in JPAS_CATALOGUE_BANDS}
-
-
-def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=100_000, all_columns=False):
-    """Stream a J-PAS catalogue as (raw rows, `jpas_photometry` table) chunks.
-
-    Units are fixed by the first chunk; ids are not checked for uniqueness across chunks
-    (the caller does). Parquet is read by record batches and CSV by pandas chunks.
-    `all_columns` keeps every input column in the raw rows (for a VAC).
-    """
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    available = list_columns(path)
-    columns = available if all_columns else _wanted_columns(available, prefix, id_column)
-    missing = [c for c in _wanted_columns(available, prefix, id_column) if c not in available]
-    if missing:
-        raise InputError(f"{path}: missing columns {missing[:5]}")
-    declared = table_units(path)
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        chunks = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns))
-    elif suffix in (".csv", ".txt"):
-        chunks = pd.read_csv(path, usecols=columns, comment="#", chunksize=chunk_rows)
-    else:
-        frame = read_table(path, columns=columns)
-        chunks = (frame.iloc[i:i + chunk_rows] for i in range(0, len(frame), chunk_rows))
-    units = None
-    offset = 0
-    for chunk in chunks:
-        chunk = chunk.reset_index(drop=True)
-        if units is None:
-            if len(chunk) == 0:
-                raise InputError(f"{path}: the catalogue is empty")
-            units = _column_units(chunk, declared, prefix, path)
-        phot = jpas_photometry(chunk, prefix, units, path, id_column, offset, check_unique=False)
-        phot.attrs["band_units"] = units      # how the bands were read, for whoever re-reads these rows
-        yield chunk, phot
-        offset += len(chunk)
-
-
-def jpas_photometry(frame, prefix, units, path, id_column=None, row_offset=0, check_unique=True) -> pd.DataFrame:
-    """f_ν table (see `read_jpas_catalogue`) of catalogue rows `frame` with known band units.
-
-    `row_offset` numbers the rows of a chunk when the catalogue has no id column;
-    `check_unique` False leaves duplicate ids to the caller (streaming).
-    """
-    flux_cols = [f"{prefix}_{b}" for b in JPAS_CATALOGUE_BANDS]
-    out = {"JPAS_ID": _object_ids(frame, id_column, path, row_offset, check_unique),
-           "RA": frame["ALPHA_J2000"].to_numpy(float), "DEC": frame["DELTA_J2000"].to_numpy(float)}
-    n_obs = np.zeros(len(frame), dtype=np.int16)
-    for band, col in zip(JPAS_CATALOGUE_BANDS, flux_cols):
-        fnu, err = _to_fnu(frame[col], frame[f"{col}_ERR"], units[band], load_filter(band).pivot_wavelength)
-        if f"FLAGS_{band}" in frame:
-            flagged = frame[f"FLAGS_{band}"].to_numpy() != 0
-            fnu[flagged] = np.nan
-            err[flagged] = np.nan
-        out[f"FNU_{band}"], out[f"FNU_{band}_ERR"] = fnu, err
-        if band != "iSDSS":
-            n_obs += np.isfinite(err)
-    out["N_NB_OBSERVED"] = n_obs
-    if "MAG_AUTO_iSDSS" in frame:
-        mag = frame["MAG_AUTO_iSDSS"].to_numpy(float)
-        out["MAG_i"] = np.where(np.isfinite(mag) & (mag > 0) & (mag < 40), mag, np.nan)
-    else:
-        out["MAG_i"] = -2.5 * np.log10(out["FNU_iSDSS"]) - 48.60
-    if "MAG_ERR_AUTO_iSDSS" in frame:
-        err = frame["MAG_ERR_AUTO_iSDSS"].to_numpy(float)
-        out["MAG_i_ERR"] = np.where(np.isfinite(out["MAG_i"]) & (err > 0) & (err < 10), err, np.nan)
-    else:
-        out["MAG_i_ERR"] = 1.0857 * out["FNU_iSDSS_ERR"] / out["FNU_iSDSS"]
-    for col in LEGACY_MAGNITUDES:
-        if col in frame:
-            err_col = next((e for e in _legacy_error_names(col) if e in frame), None)
-            for name, source in ((col, col), (f"{col}_ERR", err_col)):
-                v = frame[source].to_numpy(float) if source else np.full(len(frame), np.nan)
-                out[name] = np.where(np.isfinite(v) & (v > 0) & (v < 40), v, np.nan)
-            out[f"{col}_ERR"] = np.where(np.isfinite(out[col]), out[f"{col}_ERR"], np.nan)   # no error without a value
-    if "MORPHTYPE" in frame:
-        out["MORPHTYPE"] = frame["MORPHTYPE"].astype(str).str.strip().replace({"": None, "nan": None})
-    return pd.DataFrame(out)
-
-
 def catalogue_ids(path, id_column=None, row_offset=0) -> np.ndarray:
     """Object ids of every row of a J-PAS catalogue file, reading only the id columns
     (as `read_jpas_catalogue` builds them; row numbers from `row_offset` if it has none)."""
-    available = set(list_columns(path))
-    wanted = [c for c in ([id_column] if id_column else ["TILE_ID", "NUMBER"]) if c in available]
-    if id_column and not wanted:
+    index = ColumnIndex(file_columns(path), path)
+    found = {n: index.find(n) for n in ([id_column] if id_column else ["TILE_ID", "NUMBER"])}
+    if id_column and not found[id_column]:
         raise InputError(f"{path}: no id column '{id_column}'")
+    wanted = {actual: name for name, actual in found.items() if actual}
     if wanted:
-        frame = read_table(path, columns=wanted)
+        frame = read_table(path, columns=list(wanted)).rename(columns=wanted)
     else:
         frame = pd.DataFrame(index=range(count_table_rows(path)))
     return _object_ids(frame, id_column, path, row_offset, check_unique=False)
@@ -233,6 +201,6 @@ def _object_ids(frame, id_column, path, row_offset=0, check_unique=True):
         ids = pd.Series((row_offset + np.arange(len(frame))).astype(str))
     duplicated = ids.duplicated(keep=False)
     if check_unique and duplicated.any():
-        rows = np.flatnonzero(duplicated.to_numpy())[:5]
+        rows = (row_offset + np.flatnonzero(duplicated.to_numpy())[:5])
         raise InputError(f"{path}: duplicate object ids {sorted(set(ids.iloc[rows]))} (rows {rows.tolist()})")
     return ids.to_numpy()
