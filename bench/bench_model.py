@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ojala_core.model.config import MODEL_PRESETS
-from ojala_core.model.inference import DEFAULT_TARGETS, predict
+from ojala_core.model.inference import predict
 from ojala_core.model.pretrained import Ojala
 from ojala_core.model.tokenizer import Normalisation
 from ojala_core.train.config import TrainConfig
@@ -24,9 +24,9 @@ from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
 
 
 def _inference_rate(model, frame, batch_size):
-    predict(model, frame.head(batch_size), targets=DEFAULT_TARGETS, batch_size=batch_size)
+    predict(model, frame.head(batch_size), batch_size=batch_size)
     t0 = time.perf_counter()
-    predict(model, frame, targets=DEFAULT_TARGETS, batch_size=batch_size)
+    predict(model, frame, batch_size=batch_size)
     return len(frame) / (time.perf_counter() - t0)
 
 
@@ -61,7 +61,7 @@ def main():
     real = pd.read_parquet(f"{args.mocks}/jpas_unlabelled.parquet").head(args.objects)
     train = pd.read_parquet(f"{args.mocks}/train.parquet").head(args.objects)
     print(f"objects={len(frame)} batch={args.batch_size} torch threads={torch.get_num_threads()} "
-          f"targets={len(DEFAULT_TARGETS)} (one decoder pass)")
+          f"targets={len(V.targets)} (one decoder pass)")
     rates = {}
     for preset in ("small", "paper"):
         torch.manual_seed(0)

@@ -62,14 +62,14 @@ def main():
         baseline, base_rss = _child(f"""
 import json, time
 from ojala_core.io.jpas import iter_jpas_catalogue
-from ojala_core.mocks.tokens import catalogue_tokens
-from ojala_core.model.inference import DEFAULT_TARGETS, predict
+from ojala_core.tokens import catalogue_tokens
+from ojala_core.model.inference import predict
 from ojala_core.model.pretrained import Ojala
 model = Ojala.from_pretrained({args.model!r})
 _, phot = next(iter_jpas_catalogue({str(catalogue)!r}, chunk_rows={args.baseline_rows}))
 tokens = catalogue_tokens(phot)
 t0 = time.perf_counter()
-predict(model, tokens, targets=DEFAULT_TARGETS, batch_size=256)
+predict(model, tokens, batch_size=256)
 print(json.dumps({{"rows": len(tokens), "seconds": time.perf_counter() - t0}}))
 """)
         vac, vac_rss = _child(f"""

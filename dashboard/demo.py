@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "HELP"]
+
+HELP = "build what is missing (sky, mocks, VAC with the shipped model) and serve the explorer"
 
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "ojala-small"
 

@@ -100,16 +100,20 @@ def vocabulary_markdown() -> str:
              "band, f_ν divided by the object's iSDSS f_ν), `magnitude` (AB), `regression` (physical label, "
              "standardised with training-set statistics stored with the weights), `class` (categorical). "
              f"Transform `asinh_ew` is asinh(EW / {EW_SCALE_ANGSTROM:g} Å). *label* tokens are spectroscopic "
-             "labels: a physical target never sees another label in its context. Pivot wavelengths in Å.\n",
-             "| id | name | kind | unit | filter | pivot [Å] | narrow | tray | transform | label | for | "
-             "categories | description |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "labels: a physical target never sees another label in its context; the others are observations. "
+             "*target* tokens are the default targets (what `predict`, the VAC, the explorer and the scorer ask "
+             "for); *z* marks redshifts (residuals Δz/(1+z)); *line* names the emission line of the line table "
+             "(`ojala_core/lines.py`) an EW or continuum belongs to. Pivot wavelengths in Å.\n",
+             "| id | name | kind | unit | filter | pivot [Å] | narrow | tray | transform | label | target | z | line "
+             "| for | categories | description |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for i, record in enumerate(DEFAULT_VOCABULARY.to_records()):
         pivot = record["pivot_wavelength"]
         lines.append("| " + " | ".join([
             str(i), f"`{record['name']}`", record["kind"], _cell(record["unit"]), record["filter"] or "",
             f"{pivot:.1f}" if pivot else "", "yes" if record["narrow"] else "", record["tray"] or "",
-            record["transform"], "yes" if record["is_label"] else "", ", ".join(record["applies_to"]),
+            record["transform"], "yes" if record["is_label"] else "", "yes" if record["is_target"] else "",
+            "yes" if record["is_redshift"] else "", record["line"] or "", ", ".join(record["applies_to"]),
             ", ".join(record["categories"]), _cell(record["description"])]) + " |")
     lines += ["", "## Trays", "", "| tray | bands |", "|---|---|"]
     lines += [f"| {tray} | {', '.join(bands)} |" for tray, bands in TRAYS.items()]

@@ -1,12 +1,22 @@
-"""The ``ojala`` command line: one sub-command per pipeline stage, each a thin call into the library."""
+"""The ``ojala`` command line: one sub-command per pipeline stage, each a thin call into the library.
+
+The library's own stages are defined here; the entry points of the apps (training, the
+explorer) register themselves as ``ojala.commands`` entry points in pyproject.toml, each a
+module with ``add_arguments(parser)``, ``run(args)`` and ``HELP``, so the library never
+imports them.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 import time
+from importlib import import_module
+from importlib.metadata import entry_points
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "COMMAND_GROUP"]
+
+COMMAND_GROUP = "ojala.commands"
 
 
 def _cmd_sky(args):
@@ -34,7 +44,8 @@ def _cmd_mocks(args):
     from .mocks.qa import mocks_qa
 
     if args.sky:
-        inputs = MockInputs.from_sky(args.sky, jpas_prefix=args.prefix)
+        inputs = MockInputs.from_sky(args.sky, jpas_prefix=args.prefix, jpas_filters=args.jpas_filters,
+                                     jpas_flags_threshold=args.jpas_flags_threshold)
     else:
         missing = [f"--{n.replace('_', '-')}" for n in ("desi_zcat", "desi_spectra", "jpas")
                    if not getattr(args, n)]
@@ -43,7 +54,8 @@ def _cmd_mocks(args):
         spectra = sorted(p for pattern in args.desi_spectra for p in glob.glob(pattern))
         inputs = MockInputs(desi_zcatalog=args.desi_zcat, desi_spectra=spectra, jpas_catalogue=args.jpas,
                             desi_fastspec=args.desi_fastspec, desi_cigale=args.desi_cigale,
-                            desi_mws=args.desi_mws, desi_bhmass=args.desi_bhmass, jpas_prefix=args.prefix)
+                            desi_mws=args.desi_mws, desi_bhmass=args.desi_bhmass, jpas_prefix=args.prefix,
+                            jpas_filters=args.jpas_filters, jpas_flags_threshold=args.jpas_flags_threshold)
     t0 = time.time()
     manifest = build_mocks(inputs, args.out, seed=args.seed, radius_arcsec=args.radius)
     plot = mocks_qa(args.out)
@@ -75,23 +87,31 @@ def _cmd_vac(args):
     from .vac.produce import produce_vac
 
     manifest = produce_vac(args.model, args.catalog, args.out, prefix=args.prefix, chunk_rows=args.chunk_rows,
+                           jpas_filters=args.jpas_filters, flags_threshold=args.jpas_flags_threshold,
                            batch_size=args.batch_size, id_column=args.id_column, scheduler=args.scheduler,
                            fits=args.fits, umap_fit_rows=args.umap_fit_rows, seed=args.seed)
     s = manifest["summary"]
-    print(f"VAC in {args.out}: {s['rows']} rows in {len(manifest['partitions'])} partitions, {s['predicted']} predicted; "
+    print(f"VAC in {args.out}: {s['rows']} rows in {len(manifest['partitions'])} partitions, "
+          f"{s['predicted']} predicted; "
           f"flagged: duplicate id {s['duplicate_id']}, no photometry {s['no_photometry']}, < 50 bands "
           f"{s['few_bands']}, no iSDSS {s['no_isdss']}; {s['masked_band_values']} non-detected band values "
           f"masked; {manifest['seconds']:.0f} s")
 
 
-def _cmd_serve(args):
-    from dashboard.app import serve
+def _add_jpas_layout_arguments(p):
+    from .io.jpas import DEFAULT_FLAGS_THRESHOLD
 
-    serve(args.vac, args.model, args.mocks, args.desi_spectra, port=args.port, address=args.address)
+    p.add_argument("--jpas-filters", default=None, metavar="TABLE",
+                   help="filter table of J-PAS archive array columns (FLUX_APER_COR_3_0[60] ...): 'minijpas', 'jnep', "
+                        "or a file listing the filter names in array-index order; required for array columns")
+    p.add_argument("--jpas-flags-threshold", type=int, default=DEFAULT_FLAGS_THRESHOLD, metavar="N",
+                   help=f"a band is missing where its SExtractor FLAGS >= N (default {DEFAULT_FLAGS_THRESHOLD}: "
+                        "neighbours (1) and deblended (2) kept, saturated or worse dropped); MASK_FLAGS != 0 always "
+                        "drops it")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ojala", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ojala", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -119,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--desi-bhmass", help="Mg II BH-mass VAC")
     p.add_argument("--jpas", help="J-PAS catalogue (CSV, FITS or Parquet)")
     p.add_argument("--prefix", default="APER_COR_3_0", help="J-PAS photometry prefix (APER_COR_3_0, AUTO, ...)")
+    _add_jpas_layout_arguments(p)
     p.add_argument("--radius", type=float, default=1.0, help="cross-match radius [arcsec] (default 1)")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_cmd_mocks)
@@ -138,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="J-PAS catalogue: a CSV, FITS or Parquet file, or a folder/glob of them (partitioned)")
     p.add_argument("--out", required=True, help="VAC folder")
     p.add_argument("--prefix", default="APER_COR_3_0", help="photometry prefix (APER_COR_3_0, AUTO, ...)")
+    _add_jpas_layout_arguments(p)
     p.add_argument("--chunk-rows", type=int, default=50_000, help="rows per partition")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--id-column", default=None, help="unique id column (default TILE_ID-NUMBER)")
@@ -156,30 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_arguments(p)
     p.set_defaults(func=validate.run)
 
-    p = sub.add_parser("serve", help="the explorer (Panel) over a VAC")
-    p.add_argument("--vac", required=True, help="VAC folder made by 'ojala vac'")
-    p.add_argument("--model", help="model folder (default: the one that made the VAC)")
-    p.add_argument("--mocks", help="mocks folder: joins DESI values of cross-matched objects (validation view)")
-    p.add_argument("--desi-spectra", help="quoted glob of DESI coadd files, to overlay DESI spectra")
-    p.add_argument("--port", type=int, default=5006)
-    p.add_argument("--address", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
-    p.set_defaults(func=_cmd_serve)
-
-    from dashboard import demo
-    from training import expand, finetune, train
-
-    p = sub.add_parser("demo", help="build what is missing (sky, mocks, VAC with the shipped model) and serve "
-                                    "the explorer")
-    demo.add_arguments(p)
-    p.set_defaults(func=demo.run)
-
-    for name, module, text in (("train", train, "train a model on mocks (Lightning; CPU default, GPU if present)"),
-                               ("finetune", finetune, "fit a light head on frozen embeddings (e.g. LOG_MBH)"),
-                               ("expand", expand, "add tokens to a trained model, keeping its weights")):
-        p = sub.add_parser(name, help=text)
+    for name, target in registered_commands().items():
+        module = import_module(target)
+        p = sub.add_parser(name, help=getattr(module, "HELP", None))
         module.add_arguments(p)
         p.set_defaults(func=module.run)
     return parser
+
+
+def registered_commands() -> dict[str, str]:
+    """Sub-command name -> module of the apps' entry points (``ojala.commands`` in pyproject.toml)."""
+    return {ep.name: ep.value for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name)}
 
 
 def main(argv=None) -> int:

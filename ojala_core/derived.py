@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constants import CALZETTI_K, CASE_B_BALMER_DECREMENT, COSMOLOGY, MPC_CM
+from .constants import CASE_B_BALMER_DECREMENT, COSMOLOGY, MPC_CM
 from .filters import load_filter
+from .lines import EMISSION_LINES
 from .photometry import C_ANGSTROM_PER_S, fnu_from_ab
 
 __all__ = ["line_flux", "balmer_decrement", "halpha_attenuation", "halpha_luminosity", "sfr_halpha",
-           "KENNICUTT98_SFR_PER_LHA", "LINE_CONTINUUM"]
+           "KENNICUTT98_SFR_PER_LHA"]
 
 # Kennicutt (1998): SFR [Msun/yr] = 7.9e-42 L(Hα) [erg/s], Salpeter (1955) IMF 0.1–100 Msun.
 # Multiply by 0.63 for a Chabrier (2003) IMF (Madau & Dickinson 2014).
 KENNICUTT98_SFR_PER_LHA = 7.9e-42
 
-# Which continuum token each line uses (DESIGN §9): [OIII] with Hβ's, [NII] with Hα's.
-LINE_CONTINUUM = {"HALPHA": "HALPHA_CONT", "HBETA": "HBETA_CONT", "OIII_5007": "HBETA_CONT",
-                  "NII_6584": "HALPHA_CONT"}
 _LN10 = np.log(10.0)
 
 
@@ -62,7 +60,7 @@ def halpha_attenuation(decrement, decrement_err):
     E(B−V) = 2.5 / (k(Hβ) − k(Hα)) log10(BD / 2.86); A(Hα) = k(Hα) E(B−V), floored at 0
     (decrements below Case B are noise, not negative dust).
     """
-    k_ha, k_hb = CALZETTI_K["HALPHA"], CALZETTI_K["HBETA"]
+    k_ha, k_hb = EMISSION_LINES["HALPHA"].calzetti_k, EMISSION_LINES["HBETA"].calzetti_k
     factor = 2.5 * k_ha / (k_hb - k_ha)
     with np.errstate(divide="ignore", invalid="ignore"):
         a = factor * np.log10(np.asarray(decrement, dtype=float) / CASE_B_BALMER_DECREMENT)

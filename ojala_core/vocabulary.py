@@ -6,12 +6,13 @@ fitted on a training set and stored with the weights).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable
 
 import numpy as np
 
 from .filters import jpas_narrow_band_names, load_filter
+from .lines import EMISSION_LINES, lines_with_ew
 
 __all__ = [
     "Token", "Vocabulary", "DEFAULT_VOCABULARY", "TRAYS", "SPECTYPES", "MORPHTYPES",
@@ -25,6 +26,8 @@ REGRESSION = "regression"  # physical parameter with an error
 CLASS = "class"            # categorical
 
 SPECTYPES = ("GALAXY", "STAR", "QSO")
+# Filters of the Legacy Surveys bands (DECam g, r, z) and their WISE forced photometry.
+LEGACY_FILTER_PREFIXES = ("DECam_", "WISE_")
 MORPHTYPES = ("PSF", "REX", "EXP", "DEV", "SER", "GGAL")
 
 # Trays of the J-PAS camera (paper footnote 3). The paper lists T1 and T2; the
@@ -76,10 +79,18 @@ class Token:
         SPECTYPEs for which the token is a meaningful label (empty: any object).
     is_label : bool
         True for spectroscopic labels (targets that observations must predict; a
-        physical target never sees another label in its context).
+        physical target never sees another label in its context). Tokens that are not
+        labels are observations.
     categories : tuple of str
         Category names for ``class`` tokens.
     description : str
+    is_target : bool
+        A default target: predicted by `predict`, written to the VAC, shown by the explorer
+        and scored by `scoring` unless the caller asks for others.
+    is_redshift : bool
+        A redshift: its loss residual is divided by (1 + z), its scores are Δz/(1+z).
+    line : str or None
+        The emission line (a key of `lines.EMISSION_LINES`) whose EW or continuum this is.
     """
 
     name: str
@@ -93,6 +104,9 @@ class Token:
     is_label: bool = False
     categories: tuple[str, ...] = ()
     description: str = ""
+    is_target: bool = False
+    is_redshift: bool = False
+    line: str | None = None
 
     @property
     def is_photometric(self) -> bool:
@@ -121,28 +135,32 @@ def _default_tokens() -> list[Token]:
     tokens += [Token(n, MAGNITUDE, "mag(AB)", filter=f, description=d) for n, f, d in broad]
     tokens += [
         Token("MORPHTYPE", CLASS, categories=MORPHTYPES, description="Legacy Surveys morphological type"),
-        Token("SPECTYPE", CLASS, categories=SPECTYPES, is_label=True, description="DESI spectral class"),
+        Token("SPECTYPE", CLASS, categories=SPECTYPES, description="DESI spectral class"),
     ]
     gal, qso, star = ("GALAXY",), ("QSO",), ("STAR",)
-    labels = [
-        ("Z_GAL", "", gal, "identity", "galaxy spectroscopic redshift"),
-        ("LOGM", "dex(Msun)", gal, "identity", "log10 stellar mass"),
-        ("LOGSFR", "dex(Msun/yr)", gal, "identity", "log10 star-formation rate"),
-        ("HALPHA_6562_EW", "Angstrom", gal, "asinh_ew", "rest-frame EW of Halpha (emission > 0)"),
-        ("HBETA_4861_EW", "Angstrom", gal, "asinh_ew", "rest-frame EW of Hbeta"),
-        ("OIII_5007_EW", "Angstrom", gal, "asinh_ew", "rest-frame EW of [OIII]5007"),
-        ("NII_6584_EW", "Angstrom", gal, "asinh_ew", "rest-frame EW of [NII]6584"),
-        ("HALPHA_CONT", "", gal, "identity", "continuum f_lambda at observed Halpha / f_lambda(iSDSS)"),
-        ("HBETA_CONT", "", gal, "identity", "continuum f_lambda at observed Hbeta / f_lambda(iSDSS)"),
-        ("Z_QSO", "", qso, "identity", "QSO spectroscopic redshift"),
-        ("TEFF", "K", star, "identity", "stellar effective temperature"),
-        ("LOGG", "dex(cm/s2)", star, "identity", "stellar surface gravity"),
-        ("FEH", "dex", star, "identity", "stellar [Fe/H]"),
-        ("ALPHAFE", "dex", star, "identity", "stellar [alpha/Fe]"),
+    tokens += [
+        Token("Z_GAL", REGRESSION, "", applies_to=gal, is_redshift=True, description="galaxy spectroscopic redshift"),
+        Token("LOGM", REGRESSION, "dex(Msun)", applies_to=gal, description="log10 stellar mass"),
+        Token("LOGSFR", REGRESSION, "dex(Msun/yr)", applies_to=gal, description="log10 star-formation rate"),
     ]
-    tokens += [Token(n, REGRESSION, u, applies_to=a, transform=t, is_label=True, description=d)
-               for n, u, a, t, d in labels]
-    return tokens
+    # One EW token per modelled line and one continuum token per line that owns one (the line table).
+    for ln in lines_with_ew():
+        tokens.append(Token(ln.ew_token, REGRESSION, "Angstrom", applies_to=gal, transform="asinh_ew", line=ln.name,
+                            description=f"rest-frame EW of {ln.label} (emission > 0)"))
+    for ln in lines_with_ew():
+        if ln.owns_continuum:
+            tokens.append(Token(ln.continuum_token, REGRESSION, "", applies_to=gal, line=ln.name,
+                                description=f"continuum f_lambda at observed {ln.label} / f_lambda(iSDSS)"))
+    tokens += [
+        Token("Z_QSO", REGRESSION, "", applies_to=qso, is_redshift=True, description="QSO spectroscopic redshift"),
+        Token("TEFF", REGRESSION, "K", applies_to=star, description="stellar effective temperature"),
+        Token("LOGG", REGRESSION, "dex(cm/s2)", applies_to=star, description="stellar surface gravity"),
+        Token("FEH", REGRESSION, "dex", applies_to=star, description="stellar [Fe/H]"),
+        Token("ALPHAFE", REGRESSION, "dex", applies_to=star, description="stellar [alpha/Fe]"),
+    ]
+    # Every spectroscopic label is a default target.
+    return [replace(t, is_label=True, is_target=True) if t.kind == REGRESSION or t.name == "SPECTYPE" else t
+            for t in tokens]
 
 
 class Vocabulary:
@@ -193,8 +211,53 @@ class Vocabulary:
         return self.names_of_kind(MAGNITUDE)
 
     @property
+    def legacy_magnitudes(self) -> dict[str, str]:
+        """Legacy Surveys / WISE band ('G', 'R', 'Z', 'W1', 'W2') -> its magnitude token."""
+        return {t.name.removeprefix("MAG_"): t.name for t in self.tokens
+                if t.kind == MAGNITUDE and t.filter.startswith(LEGACY_FILTER_PREFIXES)}
+
+    @property
     def labels(self) -> list[str]:
+        """Spectroscopic labels (never in the context of a label target)."""
         return [t.name for t in self.tokens if t.is_label]
+
+    @property
+    def observations(self) -> list[str]:
+        """Tokens that are not labels: photometry and morphology (what inference sees by default)."""
+        return [t.name for t in self.tokens if not t.is_label]
+
+    @property
+    def classes(self) -> list[str]:
+        """Categorical tokens."""
+        return self.names_of_kind(CLASS)
+
+    @property
+    def redshifts(self) -> list[str]:
+        return [t.name for t in self.tokens if t.is_redshift]
+
+    @property
+    def targets(self) -> list[str]:
+        """Default targets, in vocabulary order: what `predict`, the VAC and the explorer ask for."""
+        return [t.name for t in self.tokens if t.is_target]
+
+    def targets_for(self, spectype: str) -> list[str]:
+        """Default regression targets meaningful for objects of class `spectype` (e.g. no z for a star)."""
+        return [t.name for t in self.tokens if t.is_target and t.kind == REGRESSION
+                and (not t.applies_to or spectype in t.applies_to)]
+
+    def ew_token(self, line: str) -> str | None:
+        """The EW token of emission line `line` (a key of `lines.EMISSION_LINES`), or None if absent."""
+        name = EMISSION_LINES[line].ew_token
+        return name if name in self else None
+
+    @property
+    def line_ew_tokens(self) -> dict[str, str]:
+        """Emission line -> its EW token, for the lines whose EW this vocabulary has (line-table order)."""
+        return {ln.name: ln.ew_token for ln in lines_with_ew() if ln.ew_token in self}
+
+    def nearest_narrow_band(self, wavelength: float) -> str:
+        """The narrow band whose pivot wavelength is nearest to `wavelength` [Å]."""
+        return min(self.narrow_bands, key=lambda b: abs(self[b].pivot_wavelength - wavelength))
 
     def tray(self, tray: str) -> list[str]:
         """Narrow bands of a J-PAS tray ('T1' … 'T4')."""
@@ -212,9 +275,20 @@ class Vocabulary:
 
     @classmethod
     def from_records(cls, records: Iterable[dict]) -> "Vocabulary":
+        """Tokens from plain records; roles a record predates are taken from the default token of its name."""
         fields = Token.__dataclass_fields__
-        return cls(Token(**{k: (tuple(v) if isinstance(v, list) else v)
-                            for k, v in r.items() if k in fields}) for r in records)
+        tokens = []
+        for r in records:
+            token = Token(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in r.items() if k in fields})
+            older = [k for k in _ROLE_FIELDS if k not in r]
+            if older and token.name in DEFAULT_VOCABULARY:
+                token = replace(token, **{k: getattr(DEFAULT_VOCABULARY[token.name], k) for k in older})
+            tokens.append(token)
+        return cls(tokens)
+
+
+# Fields added after the first saved models (v0.1 config.json files lack them).
+_ROLE_FIELDS = ("is_target", "is_redshift", "line")
 
 
 DEFAULT_VOCABULARY = Vocabulary(_default_tokens())

@@ -2,8 +2,17 @@
 import numpy as np
 import pytest
 
-from ojala_core.metrics import (balanced_confusion, bias, delta_z, outlier_fraction, purity_completeness_f1,
-                                regression_summary, sigma_nmad, sliding_bins, weighted_f1)
+from ojala_core.metrics import (
+    balanced_confusion,
+    bias,
+    delta_z,
+    outlier_fraction,
+    purity_completeness_f1,
+    regression_summary,
+    sigma_nmad,
+    sliding_bins,
+    weighted_f1,
+)
 
 
 def test_delta_z_is_normalised_by_one_plus_z():

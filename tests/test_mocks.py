@@ -207,7 +207,8 @@ def test_auto_prefix_and_ab_magnitude_columns_work_without_code_changes(tiny_sky
 def test_missing_or_misspelt_column_gives_one_error_naming_it(jpas_frame, tmp_path):
     path = tmp_path / "bad.csv"
     jpas_frame.rename(columns={"APER_COR_3_0_J0660": "APER_COR_3_0_J066"}).to_csv(path, index=False)
-    with pytest.raises(InputError, match=r"bad.csv: missing column 'APER_COR_3_0_J0660' \(did you mean 'APER_COR_3_0_J066'"):
+    message = r"bad.csv: missing column 'APER_COR_3_0_J0660' \(did you mean 'APER_COR_3_0_J066'"
+    with pytest.raises(InputError, match=message):
         read_jpas_catalogue(path)
 
 

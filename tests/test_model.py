@@ -13,7 +13,8 @@ from ojala_core.model.tokenizer import Normalisation
 from ojala_core.train.losses import gaussian_nll, weighted_mmd2
 from ojala_core.train.masking import inverse_frequency_weights, sample_masks
 from ojala_core.train.sampling import object_weights
-from ojala_core.vocabulary import DEFAULT_VOCABULARY as V, Token
+from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
+from ojala_core.vocabulary import Token
 
 
 def _table(n=64, seed=0):
@@ -182,7 +183,8 @@ def test_predict_is_deterministic_and_missing_objects_stay_missing(tiny):
 
 def test_expanding_the_vocabulary_keeps_trained_outputs(tiny):
     model, frame = tiny
-    bigger = expand_vocabulary(model, [Token("J1007", "nb_flux", filter=None), Token("LOG_MBH", "regression", is_label=True)])
+    new = [Token("J1007", "nb_flux", filter=None), Token("LOG_MBH", "regression", is_label=True)]
+    bigger = expand_vocabulary(model, new)
     assert len(bigger.vocabulary) == len(V) + 2
     a, _ = predict(model, frame)
     b, _ = predict(bigger, frame)
@@ -194,8 +196,10 @@ def test_expanding_the_vocabulary_keeps_trained_outputs(tiny):
 
 def test_object_weights_give_each_class_a_third():
     frame = _table(300)
-    frame["Z_QSO"] = np.where(frame["SPECTYPE"] == "QSO", np.random.default_rng(0).uniform(0.5, 3.5, 300), np.nan)
-    for col in ("LOGSFR", "HALPHA_6562_EW", "HBETA_4861_EW", "OIII_5007_EW", "NII_6584_EW", "LOGG", "FEH", "MAG_G", "MAG_Z"):
+    qso = frame["SPECTYPE"] == "QSO"
+    frame["Z_QSO"] = np.where(qso, np.random.default_rng(0).uniform(0.5, 3.5, 300), np.nan)
+    for col in ("LOGSFR", "HALPHA_6562_EW", "HBETA_4861_EW", "OIII_5007_EW", "NII_6584_EW", "LOGG", "FEH", "MAG_G",
+                "MAG_Z"):
         frame[col] = np.random.default_rng(1).uniform(1, 2, 300)
     w = object_weights(frame)
     for cls in ("GALAXY", "STAR", "QSO"):

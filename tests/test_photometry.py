@@ -5,8 +5,15 @@ import pytest
 import speclite.filters
 
 from ojala_core.filters import FILTER_SOURCES, jpas_narrow_band_names, load_filter
-from ojala_core.photometry import (AB_ZEROPOINT, C_ANGSTROM_PER_S, PhotometricSystem, ab_magnitude,
-                                   fnu_from_ab, redshift_to_grid, resample_flux_conserving)
+from ojala_core.photometry import (
+    AB_ZEROPOINT,
+    C_ANGSTROM_PER_S,
+    PhotometricSystem,
+    ab_magnitude,
+    fnu_from_ab,
+    redshift_to_grid,
+    resample_flux_conserving,
+)
 
 ALL_BANDS = list(FILTER_SOURCES)
 

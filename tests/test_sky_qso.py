@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from ojala_core.sky.qso import (QSO_BROAD_LINES, log_l3000, qso_spectrum,
-                                sample_qso_population, virial_log_mbh)
+from ojala_core.sky.qso import QSO_BROAD_LINES, log_l3000, qso_spectrum, sample_qso_population, virial_log_mbh
 
 FINE_GRID = np.arange(900.0, 8000.0, 0.5)  # rest Å; resolves 1500 km/s lines
 

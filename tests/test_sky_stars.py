@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 
 from ojala_core.sky.stars import (
-    ABSORPTION_FEATURES, DEPTH_LAWS, PROFILES, STELLAR_POPULATIONS, WIDTH_LAWS,
-    sample_stellar_population, stellar_spectrum,
+    ABSORPTION_FEATURES,
+    DEPTH_LAWS,
+    PROFILES,
+    STELLAR_POPULATIONS,
+    WIDTH_LAWS,
+    sample_stellar_population,
+    stellar_spectrum,
 )
 
 WAVELENGTH = np.arange(1000.0, 60000.0, 0.5)  # [Å]

@@ -70,7 +70,8 @@ def test_evaluation_scores_and_model_card_come_from_the_model(trained, tiny_mock
     from ojala_core.model.card import write_model_card
 
     model = Ojala.from_pretrained(trained)
-    scores = {s: evaluate_table(model, pd.read_parquet(tiny_mocks[0] / f"{s}.parquet")) for s in ("test_synth", "test_real")}
+    scores = {s: evaluate_table(model, pd.read_parquet(tiny_mocks[0] / f"{s}.parquet"))
+              for s in ("test_synth", "test_real")}
     real = scores["test_real"]
     assert 0.0 <= real["weighted_f1"] <= 1.0 and real["Z_GAL"]["n"] > 50
     assert np.isfinite(real["Z_GAL"]["sigma_nmad"]) and np.isfinite(real["HALPHA_6562_EW"]["sigma_nmad"])

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from ojala_core.vocabulary import DEFAULT_VOCABULARY as V, TRAYS, TRANSFORMS, Token, Vocabulary
+from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
+from ojala_core.vocabulary import TRANSFORMS, TRAYS, Token, Vocabulary
 
 
 def test_every_narrow_band_is_in_exactly_one_tray_and_trays_hold_all_54():

@@ -1,6 +1,8 @@
 """``ojala finetune``: a light head on frozen embeddings for a new property (default LOG_MBH)."""
 from __future__ import annotations
 
+HELP = "fit a light head on frozen embeddings (e.g. LOG_MBH)"
+
 
 def add_arguments(p):
     p.add_argument("--model", required=True, help="trained model folder")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+HELP = "train a model on mocks (Lightning; CPU default, GPU if present)"
+
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 

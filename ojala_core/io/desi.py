@@ -1,7 +1,7 @@
 """Read DESI DR1-format files: redshift catalogue, coadd spectra (streamed) and the VACs.
 
 Each reader checks the real column names and returns a DataFrame keyed by TARGETID
-(int64). Not for deciding which labels to use (see `ojala_core.mocks.labels`).
+(int64). Not for deciding which labels to use (see `ojala_core.mocks.tokens`).
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from ..lines import MEASURED_LINES
+from ..vocabulary import DEFAULT_VOCABULARY
 from .tables import InputError, list_columns, read_table
 
 __all__ = ["DESI_VACS", "read_redshift_catalogue", "read_vac", "iter_coadd_files", "CoaddBlock",
@@ -20,10 +22,11 @@ LEGACY_FLUX_BANDS = ("G", "R", "Z", "W1", "W2")
 
 # VAC kind -> (FITS HDU, required columns) with DESI DR1 column names.
 DESI_VACS = {
-    "fastspec": ("FASTSPEC", [f"{line}_{q}{i}" for line in ("HALPHA", "HBETA", "OIII_5007", "NII_6584")
+    "fastspec": ("FASTSPEC", [f"{line}_{q}{i}" for line in MEASURED_LINES
                               for q in ("EW", "CONT") for i in ("", "_IVAR")]),
     "cigale": ("CIGALE", ["MASS_CG", "MASS_ERR_CG", "SFR_CG", "SFR_ERR_CG"]),
-    "mws": ("SPTAB", ["TEFF", "TEFF_ERR", "LOGG", "LOGG_ERR", "FEH", "FEH_ERR", "ALPHAFE", "ALPHAFE_ERR"]),
+    # MWS columns carry the names of the stellar tokens.
+    "mws": ("SPTAB", [f"{t}{e}" for t in DEFAULT_VOCABULARY.targets_for("STAR") for e in ("", "_ERR")]),
     "bhmass": ("BHMASS", ["LOGMBH_MGII", "LOGMBH_MGII_ERR"]),
 }
 

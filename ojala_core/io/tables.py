@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["InputError", "read_table", "require_columns", "table_units"]
+__all__ = ["InputError", "read_table", "table_units"]
 
 
 class InputError(ValueError):
@@ -124,9 +124,3 @@ def _missing_message(path, missing, available) -> str:
         parts.append(f"'{name}'{hint}")
     return f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(parts)}"
 
-
-def require_columns(frame: pd.DataFrame, columns, path) -> None:
-    """Raise one `InputError` naming the file and every missing column."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(_missing_message(path, missing, list(frame.columns)))

@@ -22,14 +22,15 @@ from .. import __version__
 from ..filters import load_filter
 from ..io.desi import iter_coadd_files, read_redshift_catalogue, read_vac
 from ..io.files import atomic_path, write_json, write_parquet
-from ..io.jpas import read_jpas_catalogue
+from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, read_jpas_catalogue
 from ..io.tables import InputError
-from ..photometry import C_ANGSTROM_PER_S
+from ..photometry import C_ANGSTROM_PER_S, ab_magnitude
+from ..tokens import catalogue_tokens, legacy_magnitude_tokens, narrow_band_tokens
 from ..vocabulary import DEFAULT_VOCABULARY as VOCAB
 from .crossmatch import crossmatch
 from .errors import RealErrorModel
 from .synthetic import SYNTHETIC_BANDS, CoaddPhotometry
-from .tokens import catalogue_tokens, label_tokens, legacy_magnitude_tokens, narrow_band_tokens
+from .tokens import label_tokens
 
 __all__ = ["MockInputs", "build_mocks", "MOCK_SPLITS", "MIN_NB_OBSERVED"]
 
@@ -53,10 +54,13 @@ class MockInputs:
     desi_mws: str | None = None
     desi_bhmass: str | None = None
     jpas_prefix: str = "APER_COR_3_0"
+    jpas_filters: str | None = None          # filter table of archive array columns (see io.jpas)
+    jpas_flags_threshold: int = DEFAULT_FLAGS_THRESHOLD
     source_manifest: dict = field(default_factory=dict)
 
     @classmethod
-    def from_sky(cls, sky_dir, jpas_prefix="APER_COR_3_0"):
+    def from_sky(cls, sky_dir, jpas_prefix="APER_COR_3_0", jpas_filters=None,
+                 jpas_flags_threshold=DEFAULT_FLAGS_THRESHOLD):
         """Inputs of a sky made by ``ojala sky`` (paths from its manifest)."""
         sky_dir = Path(sky_dir)
         manifest_path = sky_dir / "manifest.json"
@@ -69,6 +73,7 @@ class MockInputs:
                    jpas_catalogue=str(files["jpas_catalogue"]), desi_fastspec=str(files["desi_fastspec"]),
                    desi_cigale=str(files["desi_cigale"]), desi_mws=str(files["desi_mws"]),
                    desi_bhmass=str(files["desi_bhmass"]), jpas_prefix=jpas_prefix,
+                   jpas_filters=jpas_filters, jpas_flags_threshold=jpas_flags_threshold,
                    source_manifest={k: manifest[k] for k in ("preset", "seed", "version", "counts")})
 
 
@@ -92,7 +97,7 @@ def _part_rows(block, zcat_index, zcat, matched, real, vacs, error_model, photom
     legacy = legacy_magnitude_tokens(z)
     with np.errstate(divide="ignore", invalid="ignore"):
         # DESI spectra are fibre light: rescale to total with the Legacy r flux.
-        mag_i = -2.5 * np.log10(fnu_i) - 48.60 + (legacy["MAG_R"] - (-2.5 * np.log10(fnu_r) - 48.60))
+        mag_i = ab_magnitude(fnu_i) + (legacy["MAG_R"] - ab_magnitude(fnu_r))
     usable = np.isfinite(mag_i) & np.isfinite(fnu_i) & (fnu_i > 0)
     isdss_flambda = fnu_i * C_ANGSTROM_PER_S / _I_PIVOT ** 2 / 1e-17
     labels = label_tokens(z, vacs, isdss_flambda)
@@ -165,7 +170,8 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
     parts_dir = out_dir / "parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    jpas = read_jpas_catalogue(inputs.jpas_catalogue, prefix=inputs.jpas_prefix)
+    jpas = read_jpas_catalogue(inputs.jpas_catalogue, prefix=inputs.jpas_prefix, filters=inputs.jpas_filters,
+                               flags_threshold=inputs.jpas_flags_threshold)
     n_read = len(jpas)
     jpas = jpas[(jpas["N_NB_OBSERVED"] >= MIN_NB_OBSERVED) & (jpas["FNU_iSDSS"] > 0)].reset_index(drop=True)
     real = catalogue_tokens(jpas)
@@ -227,8 +233,10 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
         "inputs": {**{k: v for k, v in asdict(inputs).items() if k not in ("desi_spectra", "source_manifest")},
                    "n_spectra_files": len(spectra), "source_manifest": inputs.source_manifest},
         "crossmatch": {"jpas_read": n_read, "jpas_with_min_nb": len(jpas), "desi": len(zcat),
-                       "matched": int(len(j_idx)), "median_separation_arcsec": float(np.median(sep)) if len(sep) else None},
-        "files": [{"split": s, "path": f"{s}.parquet", "rows": pq.ParquetFile(out_dir / f"{s}.parquet").metadata.num_rows}
+                       "matched": int(len(j_idx)),
+                       "median_separation_arcsec": float(np.median(sep)) if len(sep) else None},
+        "files": [{"split": s, "path": f"{s}.parquet",
+                   "rows": pq.ParquetFile(out_dir / f"{s}.parquet").metadata.num_rows}
                   for s in MOCK_SPLITS],
         "counts_by_class": counts,
         "seconds": round(time.time() - t0, 1),

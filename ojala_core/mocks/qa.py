@@ -15,7 +15,8 @@ from ..vocabulary import DEFAULT_VOCABULARY as VOCAB
 
 __all__ = ["mocks_qa", "QA_BANDS"]
 
-QA_BANDS = ("J0378", "J0500", "J0660", "J0910")
+# Narrow bands spanning the J-PAS range (nearest to these wavelengths [Å]).
+QA_BANDS = tuple(VOCAB.nearest_narrow_band(w) for w in (3780.0, 5000.0, 6600.0, 9100.0))
 _CLASSES = ("GALAXY", "QSO", "STAR")
 _BINS = np.arange(15.0, 24.01, 0.25)
 

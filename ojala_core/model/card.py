@@ -1,28 +1,18 @@
 """Model card of a trained model: data, command, seed, scores against the paper's, limitations.
 
 Written from the model's own record (``config.json`` info) and measured scores; nothing
-in it is typed by hand. Not for computing the scores (see `ojala_core.evaluation`).
+in it is typed by hand; its rows follow the model's vocabulary. Not for computing the
+scores (see `ojala_core.scoring`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..evaluation import PAPER_VALUES
 from ..io.files import atomic_path
+from ..paper import paper_value
 from .pretrained import Ojala
 
 __all__ = ["write_model_card"]
-
-_ROWS = [("weighted F1 (SPECTYPE)", "weighted_f1", None), ("galaxy photo-z σ_NMAD", "Z_GAL", "sigma_nmad"),
-         ("galaxy photo-z outlier fraction η (Δz beyond ±0.15)", "Z_GAL", "outlier_fraction"), ("galaxy photo-z bias", "Z_GAL", "bias"),
-         ("QSO photo-z σ_NMAD (z > 1.5)", "Z_QSO_z>1.5", "sigma_nmad"),
-         ("log M* bias [dex]", "LOGM", "bias"), ("log M* σ_NMAD [dex]", "LOGM", "sigma_nmad"),
-         ("log SFR bias [dex]", "LOGSFR", "bias"), ("log SFR σ_NMAD [dex]", "LOGSFR", "sigma_nmad"),
-         ("log SFR σ_NMAD, SF galaxies with σ_pred < 0.5 [dex]", "LOGSFR_SF_err<0.5", "sigma_nmad"),
-         ("Teff σ_NMAD [K]", "TEFF", "sigma_nmad"), ("log g σ_NMAD [dex]", "LOGG", "sigma_nmad"),
-         ("[Fe/H] σ_NMAD [dex]", "FEH", "sigma_nmad")]
-_ROWS += [(f"log EW {name.split('_')[0]} bias / σ_NMAD [dex]", name, "bias/sigma_nmad")
-          for name in ("HALPHA_6562_EW", "HBETA_4861_EW", "OIII_5007_EW", "NII_6584_EW")]
 
 LIMITATIONS = """\
 - Trained on the embedded *synthetic* sky (DESIGN §6), not on DESI DR1: its scores say how
@@ -34,7 +24,37 @@ LIMITATIONS = """\
 - The `small` preset is sized for a 2-core CPU; the paper's architecture is `paper`."""
 
 
-def _cell(scores, key, field):
+_FIELD_NAMES = {"sigma_nmad": "σ_NMAD", "outlier_fraction": "outlier fraction η (|Δz| > 0.15)", "bias": "bias"}
+
+
+def _rows(vocabulary, scores: dict) -> list[tuple[str, str, str | None]]:
+    """(label, score key, field) for every headline score the model has, in the scorer's order.
+
+    Labels come from the vocabulary: redshifts get σ_NMAD, η and bias; EWs bias / σ_NMAD in
+    dex; other labels bias and σ_NMAD in their unit.
+    """
+    rows = []
+    for key, block in scores.items():
+        token = vocabulary[key.split("_z>")[0]] if key.split("_z>")[0] in vocabulary else None
+        if key == "weighted_f1":
+            rows.append(("weighted F1 (SPECTYPE)", key, None))
+        elif key == "LOGSFR_SF_err<0.5":
+            rows.append(("log SFR σ_NMAD, SF galaxies with σ_pred < 0.5 [dex]", key, "sigma_nmad"))
+        elif token is None or not isinstance(block, dict):
+            continue
+        elif token.is_redshift:
+            cut = f" (z > {key.split('_z>')[1]})" if "_z>" in key else ""
+            rows += [(f"{token.description}{cut}: {_FIELD_NAMES[f]}", key, f)
+                     for f in ("sigma_nmad", "outlier_fraction", "bias")]
+        elif token.line and token.transform == "asinh_ew":
+            rows.append((f"log {key} bias / σ_NMAD [dex]", key, "bias/sigma_nmad"))
+        else:
+            unit = f" [{token.unit}]" if token.unit else ""
+            rows += [(f"{key} ({token.description}) {_FIELD_NAMES[f]}{unit}", key, f) for f in ("bias", "sigma_nmad")]
+    return rows
+
+
+def _cell(scores, key, field, vocabulary):
     if field is None:
         value = scores.get(key)
         return f"{value:.3f}" if isinstance(value, float) else "–"
@@ -42,18 +62,22 @@ def _cell(scores, key, field):
     if field == "bias/sigma_nmad":
         return f"{block.get('bias', float('nan')):+.3f} / {block.get('sigma_nmad', float('nan')):.3f}"
     value = block.get(field)
-    return "–" if value is None else (f"{value:.0f}" if key == "TEFF" else f"{value:.4f}" if key.startswith("Z_") else f"{value:.3f}")
+    name = key.split("_z>")[0]
+    if value is None:
+        return "–"
+    if name in vocabulary and vocabulary[name].unit == "K":
+        return f"{value:.0f}"
+    return f"{value:.4f}" if name in vocabulary and vocabulary[name].is_redshift else f"{value:.3f}"
 
 
 def _paper(key, field):
-    ref = PAPER_VALUES.get(key)
+    if field == "bias/sigma_nmad":
+        ref = paper_value(key)
+        return "–" if ref is None else f"{ref['bias']:+.3f} / {ref['sigma_nmad']:.3f}"
+    ref = paper_value(key, field)
     if ref is None:
         return "–"
-    if field is None:
-        return f"≈{ref}"
-    if field == "bias/sigma_nmad":
-        return f"{ref['bias']:+.3f} / {ref['sigma_nmad']:.3f}"
-    return f"{ref[field]}" if field in ref else "–"
+    return f"≈{ref}" if field is None else f"{ref}"
 
 
 def write_model_card(model_dir, scores: dict, command: str) -> Path:
@@ -68,7 +92,8 @@ def write_model_card(model_dir, scores: dict, command: str) -> Path:
         f"- Architecture: preset `{cfg.get('preset')}`, {model.n_parameters():,} parameters "
         f"({model.config.to_dict()}).",
         f"- Data: mocks in `{info.get('mock_dir')}` built from the synthetic sky "
-        f"(preset `{source.get('preset')}`, seed {source.get('seed')}), {info.get('n_train_objects'):,} training objects.",
+        f"(preset `{source.get('preset')}`, seed {source.get('seed')}), "
+        f"{info.get('n_train_objects'):,} training objects.",
         f"- Training: {info.get('steps')} steps of batch {cfg.get('batch_size')}, seed {cfg.get('seed')}, "
         f"domain adaptation {'on' if cfg.get('domain_adaptation') else 'off'}, "
         f"{info.get('seconds_this_run', 0) / 60:.0f} min in the last run.",
@@ -76,8 +101,10 @@ def write_model_card(model_dir, scores: dict, command: str) -> Path:
         f"## Scores (i < {scores['test_real'].get('mag_limit')}; `ojala evaluate`)", "",
         "| metric | Test-Synth | Test-Real | paper (Test-Real) |", "|---|---|---|---|",
     ]
-    for label, key, field in _ROWS:
-        lines.append(f"| {label} | {_cell(scores['test_synth'], key, field)} | {_cell(scores['test_real'], key, field)} "
+    vocab = model.vocabulary
+    for label, key, field in _rows(vocab, scores["test_real"]):
+        lines.append(f"| {label} | {_cell(scores['test_synth'], key, field, vocab)} "
+                     f"| {_cell(scores['test_real'], key, field, vocab)} "
                      f"| {_paper(key, field)} |")
     lines += ["", f"Objects scored: Test-Synth {scores['test_synth']['n_objects']:,}, "
               f"Test-Real {scores['test_real']['n_objects']:,}.", ""]

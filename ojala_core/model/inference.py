@@ -5,24 +5,24 @@ deterministic (eval mode, no dropout). Not for training.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..vocabulary import CLASS
+from ..vocabulary import CLASS, DEFAULT_VOCABULARY
 from .packing import pack_tokens
 from .pretrained import Ojala
 
-__all__ = ["predict", "predict_stream", "DEFAULT_TARGETS"]
+__all__ = ["predict"]
 
-DEFAULT_TARGETS = ("SPECTYPE", "Z_GAL", "Z_QSO", "LOGM", "LOGSFR", "HALPHA_6562_EW", "HBETA_4861_EW",
-                   "OIII_5007_EW", "NII_6584_EW", "HALPHA_CONT", "HBETA_CONT", "TEFF", "LOGG", "FEH", "ALPHAFE")
+# Transitional, for the explorer until it asks its model: use `model.vocabulary.targets`.
+DEFAULT_TARGETS = tuple(DEFAULT_VOCABULARY.targets)
 
 
 @torch.no_grad()
-def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] = DEFAULT_TARGETS,
+def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = None,
             context: Iterable[str] | None = None, batch_size: int = 256, embeddings: bool = True):
     """Predict `targets` for every row of `table`.
 
@@ -31,7 +31,8 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] = DEFAULT_
     model : Ojala
     table : DataFrame (or anything `pandas.DataFrame` accepts, e.g. an Arrow table)
         Columns named by the vocabulary (value, optional ``_ERR``); others are ignored.
-    targets : token names to predict (class tokens give probabilities) and fine-tuned heads.
+    targets : token names to predict (class tokens give probabilities) and fine-tuned heads;
+        default the model's own default targets (``model.vocabulary.targets``) and its heads.
     context : token names the model may see; default every non-label token present
         (requested tokens are always hidden from the context).
     batch_size : int
@@ -48,7 +49,7 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] = DEFAULT_
         table = table.to_pandas() if hasattr(table, "to_pandas") else pd.DataFrame(table)
     model.eval()
     vocab = model.vocabulary
-    targets = list(targets)
+    targets = list(vocab.targets) + list(model.heads) if targets is None else list(targets)
     token_targets = [t for t in targets if t not in model.heads]
     head_targets = [t for t in targets if t in model.heads]
     query = torch.tensor([vocab.index(t) for t in token_targets], dtype=torch.long)
@@ -103,8 +104,3 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] = DEFAULT_
     out.update(head_out)
     return pd.DataFrame(out, index=table.index), (emb if embeddings else None)
 
-
-def predict_stream(model: Ojala, tables: Iterable[pd.DataFrame], **kwargs) -> Iterator[tuple]:
-    """`predict` over an iterable of tables (e.g. Parquet row groups), one result per table."""
-    for table in tables:
-        yield predict(model, table, **kwargs)

@@ -138,10 +138,12 @@ class OjalaTransformer(nn.Module):
         ids, values, errors, valid : (B, L) context tokens (valid False = padding).
         """
         is_class = self.is_class[ids]
-        cats = (self.category_offset[ids] + values.long().clamp(min=0)).clamp(max=self.category_embedding.num_embeddings - 1)
+        n_categories = self.category_embedding.num_embeddings
+        cats = (self.category_offset[ids] + values.long().clamp(min=0)).clamp(max=n_categories - 1)
         numeric = torch.stack([values, errors, (errors > 0).float()], dim=-1)
         value_part = torch.where(is_class[..., None], self.category_embedding(cats),
-                                 self.value_embedding(torch.where(is_class[..., None], torch.zeros_like(numeric), numeric)))
+                                 self.value_embedding(torch.where(is_class[..., None], torch.zeros_like(numeric),
+                                                                  numeric)))
         x = self.token_embedding(ids) + value_part + self._physics(ids)
         table = self.encoder_bias.table(self.log_wavelength, self.is_narrow, self.is_photometric)
         bias = self.encoder_bias(table, ids, ids)

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ..vocabulary import TRAYS
-from .inference import DEFAULT_TARGETS, predict
+from .inference import predict
 from .packing import pack_tokens
 from .pretrained import Ojala
 
@@ -67,11 +67,11 @@ def context_without(model: Ojala, hidden: Iterable[str]) -> list[str]:
     """Every observation token of the vocabulary except `hidden` (for `predict(context=...)`)."""
     hidden = set(hidden)
     vocab = model.vocabulary
-    return [n for n in vocab.names if not vocab[n].is_label and n not in hidden]
+    return [n for n in vocab.observations if n not in hidden]
 
 
 def whatif_predict(model: Ojala, table: pd.DataFrame, hidden: Iterable[str],
-                   targets: Iterable[str] = DEFAULT_TARGETS) -> pd.DataFrame:
-    """Predictions for the rows of `table` with the tokens in `hidden` masked out."""
+                   targets: Iterable[str] | None = None) -> pd.DataFrame:
+    """Predictions (default: the model's default targets) for the rows of `table` with `hidden` masked out."""
     pred, _ = predict(model, table, targets=targets, context=context_without(model, hidden), embeddings=False)
     return pred

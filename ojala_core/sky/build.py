@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..io.files import count_rows, write_fits_table, write_json, write_parquet
-from ..photometry import ab_from_nanomaggies
+from ..photometry import MAG_PER_LN_FLUX, ab_from_nanomaggies
 from .desi import LEGACY_BANDS
 from .galaxies import import_bagpipes
 from .generate import ShardSpec, build_shard
@@ -155,7 +155,7 @@ def _legacy_magnitudes(frame):
         ivar = frame[f"FLUX_IVAR_{band}"].to_numpy(float)
         mag = ab_from_nanomaggies(flux)
         with np.errstate(divide="ignore", invalid="ignore"):
-            err = 1.0857 / (flux * np.sqrt(ivar))
+            err = MAG_PER_LN_FLUX / (flux * np.sqrt(ivar))
         ok = np.isfinite(mag)
         out[f"MAG_{band}"] = np.where(ok, mag, 99.0)
         out[f"MAG_ERR_{band}"] = np.where(ok, err, 99.0)
@@ -178,7 +178,8 @@ def _write_products(out_dir: Path, frame: pd.DataFrame) -> list[dict]:
             "PROGRAM": gal["PROGRAM"], "Z": gal["DESI_Z"]}
     fsf = {c[4:]: gal[c] for c in gal.columns if c.startswith("FSF_")}
     write_fits_table(out_dir / SKY_FILES["desi_fastspec"][0], {**base, **fsf}, "FASTSPEC",
-                     units={k: ("Angstrom" if k.endswith("_EW") else "10**-17 erg/(s cm2 Angstrom)" if k.endswith("_CONT")
+                     units={k: ("Angstrom" if k.endswith("_EW")
+                                else "10**-17 erg/(s cm2 Angstrom)" if k.endswith("_CONT")
                                 else "10**-17 erg/(s cm2)" if k.endswith("_FLUX") else None) for k in fsf})
     cg = {c: gal[c] for c in ("MASS_CG", "MASS_ERR_CG", "SFR_CG", "SFR_ERR_CG")}
     # log10 quantities (Msun, Msun/yr, erg/s) carry no FITS unit: the standard has no 'dex'.

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..constants import EMISSION_LINES
 from ..io.files import atomic_path
-from ..photometry import resample_flux_conserving, nanomaggies_from_ab
+from ..lines import EMISSION_LINES, MEASURED_LINES
+from ..photometry import AB_ZEROPOINT, nanomaggies_from_ab, resample_flux_conserving
 from .qso import virial_log_mbh
 
 __all__ = ["LEGACY_BANDS", "DESI_CAMERAS", "legacy_photometry", "morphological_type",
@@ -37,7 +37,7 @@ def legacy_photometry(rng, fnu_total, point_source):
     point_source : ndarray (n,) bool
         Extended sources get 1.5× the point-source noise.
     """
-    ab = -2.5 * np.log10(np.clip(fnu_total, 1e-40, None)) - 48.60
+    ab = -2.5 * np.log10(np.clip(fnu_total, 1e-40, None)) - AB_ZEROPOINT
     true = nanomaggies_from_ab(ab)
     out = {}
     for j, (band, _, depth) in enumerate(LEGACY_BANDS):
@@ -153,8 +153,8 @@ def fastspec_values(rng, truth, z, fiber_frac, program, dlam):
     out = {}
     lo, hi = DESI_CAMERAS["B"][0], DESI_CAMERAS["Z"][1]
     pix_sigma = 0.8 * np.sqrt(DESI_NATIVE_PIXEL / dlam) * np.where(program == "bright", 1.5, 1.0)
-    for line in ("HALPHA", "HBETA", "OIII_5007", "NII_6584"):
-        observed = EMISSION_LINES[line]["wavelength"] * (1 + z)
+    for line in MEASURED_LINES:
+        observed = EMISSION_LINES[line].wavelength * (1 + z)
         covered = (observed > lo + 20) & (observed < hi - 20)
         cont = truth[f"{line}_CONT_FLAMBDA"] * 1e17 * fiber_frac
         flux = truth[f"{line}_FLUX"] * 1e17 * fiber_frac

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import (AGN_BALMER_DECREMENT, CALZETTI_K, CALZETTI_RV, COSMOLOGY,
-                         EMISSION_LINES)
+from ..constants import AGN_BALMER_DECREMENT, CALZETTI_RV, COSMOLOGY, speagle14_log_sfr
+from ..lines import EMISSION_LINES, MEASURED_LINES
 
 __all__ = ["GALAXY_SAMPLES", "sample_galaxy_population", "GalaxySpectrumEngine", "import_bagpipes",
            "speagle14_log_sfr", "MEASURED_LINES"]
 
 # The four lines OJALA predicts (FastSpecFit prefixes).
-MEASURED_LINES = ("HALPHA", "HBETA", "OIII_5007", "NII_6584")
 
 # DESI-like selections (DESI Collaboration 2016; Hahn et al. 2023 for BGS).
 # z_range, z law, magnitude range of the target r, SF/quenched regime.
@@ -39,15 +38,6 @@ AGN_TYPES = {
     "LINER": {"x": (0.20, 0.12), "y": (0.10, 0.15), "ew_ha": (0.6, 6.0)},
     "RETIRED": {"x": (0.15, 0.10), "y": (0.0, 0.15), "ew_ha": (0.3, 2.5)},
 }
-
-
-def speagle14_log_sfr(log_mass, z):
-    """Star-forming main sequence of Speagle et al. (2014, eq. 28) [dex Msun/yr].
-
-    log SFR = (0.84 − 0.026 t) log M* − (6.51 − 0.11 t), t = cosmic age [Gyr].
-    """
-    t = COSMOLOGY.age(np.asarray(z, dtype=float)).value
-    return (0.84 - 0.026 * t) * np.asarray(log_mass) - (6.51 - 0.11 * t)
 
 
 def _draw_redshift(rng, n, spec):
@@ -214,11 +204,11 @@ class GalaxySpectrumEngine:
             self._model.update(_components(params, i))
             spectra[i] = self._model.spectrum_full[:nw]
             for k in MEASURED_LINES:
-                line_flux[k][i] = self._model.line_fluxes[EMISSION_LINES[k]["cloudy"]]
+                line_flux[k][i] = self._model.line_fluxes[EMISSION_LINES[k].cloudy]
             log_mass[i] = self._model.sfh.stellar_mass
             log_sfr[i] = np.log10(max(self._model.sfh.sfr, 1e-5))
         z = params["Z"]
-        continuum = {k: _sideband_continuum(lam, spectra, EMISSION_LINES[k]["wavelength"])
+        continuum = {k: _sideband_continuum(lam, spectra, EMISSION_LINES[k].wavelength)
                      for k in MEASURED_LINES}
         star_forming_ha = line_flux["HALPHA"].copy()
         self._add_agn_lines(params, spectra, line_flux, continuum)
@@ -238,7 +228,8 @@ class GalaxySpectrumEngine:
         for i in np.flatnonzero(p["AGN_TYPE"] != ""):
             f_ha = p["AGN_EW_HA"][i] * continuum["HALPHA"][i] * (1 + p["Z"][i])
             # Observed Balmer decrement of a reddened NLR.
-            f_hb = f_ha / AGN_BALMER_DECREMENT / 10 ** (0.4 * ebv[i] * (CALZETTI_K["HBETA"] - CALZETTI_K["HALPHA"]))
+            dk = EMISSION_LINES["HBETA"].calzetti_k - EMISSION_LINES["HALPHA"].calzetti_k
+            f_hb = f_ha / AGN_BALMER_DECREMENT / 10 ** (0.4 * ebv[i] * dk)
             f_nii = f_ha * 10 ** p["AGN_X"][i]
             f_oiii = f_hb * 10 ** p["AGN_Y"][i]
             added = {"HALPHA": f_ha, "HBETA": f_hb, "NII_6584": f_nii, "OIII_5007": f_oiii,
@@ -246,7 +237,7 @@ class GalaxySpectrumEngine:
             for name, flux in added.items():
                 if name in line_flux:
                     line_flux[name][i] += flux
-                centre = EMISSION_LINES[name]["wavelength"]
+                centre = EMISSION_LINES[name].wavelength
                 sigma = centre * 250.0 / 2.998e5  # σ_v = 250 km/s
                 profile = np.exp(-0.5 * ((lam - centre) / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
                 spectra[i] += flux / (1 + p["Z"][i]) * profile

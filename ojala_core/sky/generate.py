@@ -15,6 +15,7 @@ import pandas as pd
 from ..constants import COSMOLOGY, MPC_CM
 from ..diagnostics import bpt_class, whan_class
 from ..io.files import write_parquet
+from ..lines import lines_with_ew
 from ..photometry import PhotometricSystem, ab_magnitude, log_wavelength_grid, redshift_to_grid
 from . import desi, galaxies, qso, stars
 from .jpas_system import JPAS_BANDS, JpasFootprint, JpasObservingSystem
@@ -185,13 +186,12 @@ def _truth_columns(pop, truth, z, i_flambda, n):
     out = {}
     if pop.generator == "galaxy":
         out["LOGM"], out["LOGSFR"] = truth["LOGM"], truth["LOGSFR"]
-        for line, token in (("HALPHA", "HALPHA_6562_EW"), ("HBETA", "HBETA_4861_EW"),
-                            ("OIII_5007", "OIII_5007_EW"), ("NII_6584", "NII_6584_EW")):
-            out[token] = truth[f"{line}_EW"]
-            out[f"{line}_FLUX"] = truth[f"{line}_FLUX"]
-            out[f"{line}_CONT_FLAMBDA"] = truth[f"{line}_CONT_FLAMBDA"]
-        out["HALPHA_CONT"] = truth["HALPHA_CONT_FLAMBDA"] / i_flambda
-        out["HBETA_CONT"] = truth["HBETA_CONT_FLAMBDA"] / i_flambda
+        for ln in lines_with_ew():
+            out[ln.ew_token] = truth[f"{ln.name}_EW"]
+            out[f"{ln.name}_FLUX"] = truth[f"{ln.name}_FLUX"]
+            out[f"{ln.name}_CONT_FLAMBDA"] = truth[f"{ln.name}_CONT_FLAMBDA"]
+            if ln.owns_continuum:
+                out[ln.continuum_token] = truth[f"{ln.name}_CONT_FLAMBDA"] / i_flambda
         with np.errstate(divide="ignore", invalid="ignore"):
             x = np.log10(truth["NII_6584_FLUX"] / truth["HALPHA_FLUX"])
             y = np.log10(truth["OIII_5007_FLUX"] / truth["HBETA_FLUX"])

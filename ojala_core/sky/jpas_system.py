@@ -13,8 +13,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..filters import FilterCurve, jpas_narrow_band_names, load_filter
-from ..photometry import (PhotometricSystem, ab_magnitude, flambda_from_fnu, fnu_from_ab,
-                          log_wavelength_grid)
+from ..photometry import (
+    MAG_PER_LN_FLUX,
+    PhotometricSystem,
+    ab_magnitude,
+    flambda_from_fnu,
+    fnu_from_ab,
+    log_wavelength_grid,
+)
 from ..vocabulary import TRAYS
 
 __all__ = ["JPAS_BANDS", "JpasObservingSystem", "JpasFootprint", "APERTURE_PREFIX", "TOTAL_PREFIX",
@@ -59,9 +65,6 @@ class JpasFootprint:
     @property
     def jpas_ra(self) -> tuple:
         return (self.desi_ra[0], self.desi_ra[0] + self.tile_columns)
-
-    def area_fraction(self) -> float:
-        return self.tile_columns / (self.desi_ra[1] - self.desi_ra[0])
 
     def draw_desi_positions(self, rng, n):
         """Uniform positions on the sphere inside the DESI area [deg]."""
@@ -225,7 +228,7 @@ class JpasObservingSystem:
                 columns[f"{prefix}_{band}_ERR"][unobserved] = np.nan
         mag = ab_magnitude(i_flux)
         columns["MAG_AUTO_iSDSS"] = np.where(np.isfinite(mag), mag, 99.0)
-        columns["MAG_ERR_AUTO_iSDSS"] = np.where(np.isfinite(mag), 1.0857 * i_err / np.abs(i_flux), 99.0)
+        columns["MAG_ERR_AUTO_iSDSS"] = np.where(np.isfinite(mag), MAG_PER_LN_FLUX * i_err / np.abs(i_flux), 99.0)
         columns["N_FILTERS_OBS"] = (flags[:, :-1] & FLAG_NOT_OBSERVED == 0).sum(axis=1).astype(np.int16)
         columns["SNR_AUTO_iSDSS"] = i_flux / i_err
         return columns

@@ -12,10 +12,10 @@ import pandas as pd
 from astropy.io import fits
 from matplotlib.figure import Figure
 
-from ..constants import EMISSION_LINES
 from ..diagnostics import BPT_CLASSES, BPT_CURVES, WHAN_CLASSES, WHAN_CUTS, bpt_curve
 from ..filters import jpas_narrow_band_names, load_filter
 from ..io.files import atomic_path
+from ..lines import EMISSION_LINES
 from ..photometry import ab_magnitude, flambda_from_fnu
 from ..vocabulary import SPECTYPES
 from .build import SKY_FILES
@@ -66,7 +66,8 @@ def sky_qa(sky_dir, out=None, max_points: int = MAX_POINTS, seed: int = 0) -> li
     out = Path(out) if out is not None else sky_dir / "qa"
     truth = pd.read_parquet(sky_dir / SKY_FILES["truth"][0], columns=TRUTH_COLUMNS)
     jpas_path = sky_dir / SKY_FILES["jpas_catalogue"][0]
-    snr_columns = ["MAG_AUTO_iSDSS", "MORPHTYPE"] + [f"{APERTURE_PREFIX}_{b}{e}" for b in SNR_BANDS for e in ("", "_ERR")]
+    snr_columns = ["MAG_AUTO_iSDSS", "MORPHTYPE"] + [f"{APERTURE_PREFIX}_{b}{e}" for b in SNR_BANDS
+                                                     for e in ("", "_ERR")]
     jpas = _read_fits_columns(jpas_path, SKY_FILES["jpas_catalogue"][1], snr_columns)
     galaxies = truth[truth["SPECTYPE"] == "GALAXY"]
     sample = dict(max_points=max_points, seed=seed)
@@ -104,7 +105,8 @@ def bpt_figure(galaxies: pd.DataFrame, max_points: int = MAX_POINTS, seed: int =
     groups = {"no AGN": (shown["AGN_TYPE"] == "") & ~passive,
               f"no AGN, EW(Hα) < {WHAN_CUTS['ew_passive']:g} Å": (shown["AGN_TYPE"] == "") & passive,
               **{name: shown["AGN_TYPE"] == name for name in AGN_TYPES}}
-    for (label, sel), colour in zip(groups.items(), ("tab:blue", "tab:gray", "tab:red", "tab:orange", "tab:green", "tab:purple")):
+    colours = ("tab:blue", "tab:gray", "tab:red", "tab:orange", "tab:green", "tab:purple")
+    for (label, sel), colour in zip(groups.items(), colours):
         ax.scatter(shown.loc[sel, "LOG_NII_HA"], shown.loc[sel, "LOG_OIII_HB"], s=4, alpha=0.5, color=colour,
                    label=f"{label} ({sel.sum()})", rasterized=True)
     x = np.linspace(-2.2, 1.0, 400)
@@ -311,7 +313,7 @@ def _plot_spectrum_and_photometry(ax, spectrum, photometry, obj):
     ax.errorbar(pivots[~narrow], scale * flux[~narrow], scale * err[~narrow], fmt="s", ms=6, mfc="none",
                 color="k", zorder=5, label="J-PAS iSDSS (same scale)")
     if obj["SPECTYPE"] == "GALAXY":
-        lines = [line["wavelength"] * (1.0 + obj["Z"]) for line in EMISSION_LINES.values()]
+        lines = [line.wavelength * (1.0 + obj["Z"]) for line in EMISSION_LINES.values()]
         ax.vlines([w for w in lines if w < spec_wave.max()], 0, 1, transform=ax.get_xaxis_transform(),
                   colors="tab:green", lw=0.8, ls=":", label="emission lines at z")
     finite = spec_flux[np.isfinite(spec_flux)]

@@ -9,13 +9,15 @@ import math
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..metrics import regression_summary, weighted_f1
 from ..model.packing import pack_tokens
 from ..model.pretrained import Ojala
 from ..model.tokenizer import TokenTable
+from ..scoring import headline_scores
+from ..vocabulary import CLASS
 from .config import TrainConfig
 from .losses import ReweightingNetwork, domain_adaptation_loss, gaussian_nll
 from .masking import sample_masks
@@ -23,7 +25,6 @@ from .masking import sample_masks
 __all__ = ["OjalaLightning", "EVAL_SPLITS"]
 
 EVAL_SPLITS = ("test_synth", "test_real")
-_REDSHIFT_TOKENS = ("Z_GAL", "Z_QSO")
 
 
 class OjalaLightning(L.LightningModule):
@@ -40,8 +41,10 @@ class OjalaLightning(L.LightningModule):
         self.register_buffer("norm_mean", torch.tensor(model.normalisation.mean, dtype=torch.float32))
         self.register_buffer("norm_std", torch.tensor(model.normalisation.std, dtype=torch.float32))
         is_z = torch.zeros(len(vocab), dtype=torch.bool)
-        is_z[[vocab.index(t) for t in _REDSHIFT_TOKENS if t in vocab]] = True
+        is_z[[vocab.index(t) for t in vocab.redshifts]] = True
         self.register_buffer("is_redshift", is_z)
+        self.register_buffer("eval_queries", torch.tensor([vocab.index(t) for t in vocab.targets], dtype=torch.long),
+                             persistent=False)
         self.spectype = vocab.index("SPECTYPE")
         self.morphtype = vocab.index("MORPHTYPE")
         self.psi = ReweightingNetwork(model.config.d_model) if (config.domain_adaptation and real is not None) else None
@@ -93,41 +96,44 @@ class OjalaLightning(L.LightningModule):
 
     # -- evaluation ---------------------------------------------------------------------
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        """Every default target from the observations only (as `ojala evaluate` asks them)."""
         values, errors, present = batch
         net = self.model.net
-        vocab = self.model.vocabulary
-        queries = [vocab.index(t) for t in ("SPECTYPE", "Z_GAL", "Z_QSO", "LOGM")]
-        q = torch.tensor(queries, device=values.device)[None, :].expand(len(values), -1)
+        q = self.eval_queries.to(values.device)[None, :].expand(len(values), -1)
         ids, v, e, ok = pack_tokens(present & ~net.is_label, values, errors)
         out = net(ids, v, e, ok, q)
         store = self._eval.setdefault(EVAL_SPLITS[dataloader_idx], [])
-        probs = torch.softmax(net.class_logits(out["logits"].float(), q)[:, 0], dim=-1)
-        store.append({
-            "true": values[:, queries].cpu(), "has": present[:, queries].cpu(),
-            "mean": out["mean"].float().cpu(), "p": probs[:, :3].cpu(),
-        })
+        store.append({"true": values[:, self.eval_queries].cpu(), "has": present[:, self.eval_queries].cpu(),
+                      "mean": out["mean"].float().cpu(), "log_variance": out["log_variance"].float().cpu(),
+                      "p": torch.softmax(net.class_logits(out["logits"].float(), q), dim=-1).cpu()})
+
+    def _eval_tables(self, items) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Truth and predictions of the collected batches as physical-unit tables for `headline_scores`."""
+        vocab, tokenizer = self.model.vocabulary, self.model.tokenizer
+        cat = {key: torch.cat([i[key] for i in items]).numpy() for key in items[0]}
+        truth, pred = {}, {}
+        for j, k in enumerate(self.eval_queries.tolist()):
+            token = vocab.tokens[k]
+            has = cat["has"][:, j]
+            if token.kind == CLASS:
+                names = np.array(token.categories, dtype=object)
+                truth[token.name] = np.where(has, names[cat["true"][:, j].astype(int)], None)
+                pred[token.name] = names[cat["p"][:, j, :len(names)].argmax(1)]
+                continue
+            true, _ = tokenizer.decode(k, cat["true"][:, j], np.zeros(len(has)))
+            truth[token.name] = np.where(has, true, np.nan)
+            pred[token.name], pred[f"{token.name}_ERR"] = tokenizer.decode(k, cat["mean"][:, j],
+                                                                           cat["log_variance"][:, j])
+        return pd.DataFrame(truth), pd.DataFrame(pred)
 
     def on_validation_epoch_end(self):
-        vocab = self.model.vocabulary
-        norm = self.model.normalisation
-        cats = vocab["SPECTYPE"].categories
         for split, items in self._eval.items():
-            true = torch.cat([i["true"] for i in items]).numpy()
-            has = torch.cat([i["has"] for i in items]).numpy()
-            mean = torch.cat([i["mean"] for i in items]).numpy()
-            p = torch.cat([i["p"] for i in items]).numpy()
-            sel = has[:, 0]
-            if sel.any():
-                f1 = weighted_f1(np.array(cats)[true[sel, 0].astype(int)], np.array(cats)[p[sel].argmax(1)], cats)
-                self.log(f"{split}/weighted_f1", f1)
-            for j, name in ((1, "Z_GAL"), (2, "Z_QSO"), (3, "LOGM")):
-                k = vocab.index(name)
-                rows = has[:, j]
-                if rows.sum() > 10:
-                    pred = mean[rows, j] * norm.std[k] + norm.mean[k]
-                    ref = true[rows, j] * norm.std[k] + norm.mean[k]
-                    s = regression_summary(pred, ref, redshift=name.startswith("Z_"))
-                    self.log(f"{split}/{name}_sigma_nmad", s["sigma_nmad"])
+            truth, pred = self._eval_tables(items)
+            for key, score in headline_scores(truth, pred, self.model.vocabulary).items():
+                if key == "weighted_f1":
+                    self.log(f"{split}/weighted_f1", score)
+                elif isinstance(score, dict) and score.get("n", 0) > 10:
+                    self.log(f"{split}/{key}_sigma_nmad", score["sigma_nmad"])
         self._eval = {}
 
     # -- optimisation -------------------------------------------------------------------

@@ -72,7 +72,8 @@ def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | Non
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = json.loads((Path(mock_dir) / "manifest.json").read_text()) if (Path(mock_dir) / "manifest.json").exists() else {}
+    manifest = Path(mock_dir) / "manifest.json"
+    source = json.loads(manifest.read_text()) if manifest.exists() else {}
     L.seed_everything(config.seed, workers=True)
     train = read_split(mock_dir, "train")
     normalisation = Normalisation.fit(train, DEFAULT_VOCABULARY)

@@ -60,7 +60,7 @@ def object_weights(frame: pd.DataFrame, seed: int = 0) -> np.ndarray:
         rows = np.flatnonzero(spectype == cls)
         sub = frame.iloc[rows]
         if cls == "STAR":
-            w = _space_weights(sub[["TEFF", "LOGG", "FEH"]].to_numpy(float), rng)
+            w = _space_weights(sub[["TEFF", "LOGG", "FEH"]].to_numpy(float), rng)  # token-list: Appendix B space
         elif cls == "QSO":
             w = _flat_in(sub["Z_QSO"].to_numpy(float))
         else:

@@ -7,32 +7,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..derived import LINE_CONTINUUM, balmer_decrement, halpha_attenuation, halpha_luminosity, line_flux, sfr_halpha
+from ..derived import balmer_decrement, halpha_attenuation, halpha_luminosity, line_flux, sfr_halpha
 from ..diagnostics import BPT_CURVES, bpt_class, whan_class
+from ..lines import EMISSION_LINES, MEASURED_LINES, lines_with_ew
+from ..vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["derived_columns", "vac_units", "LINE_EW_TOKENS", "DERIVED_UNITS"]
-
-LINE_EW_TOKENS = {"HALPHA": "HALPHA_6562_EW", "HBETA": "HBETA_4861_EW", "OIII_5007": "OIII_5007_EW",
-                  "NII_6584": "NII_6584_EW"}
+__all__ = ["derived_columns", "vac_units", "DERIVED_UNITS"]
 
 # Units of the derived and bookkeeping VAC columns (predicted tokens take the vocabulary's).
-DERIVED_UNITS = {**{f"{line}_FLUX{s}": "erg s-1 cm-2" for line in LINE_EW_TOKENS for s in ("", "_ERR")},
+DERIVED_UNITS = {**{f"{line}_FLUX{s}": "erg s-1 cm-2" for line in MEASURED_LINES for s in ("", "_ERR")},
                  "A_HALPHA": "mag", "A_HALPHA_ERR": "mag", "LOG_L_HALPHA": "dex(erg s-1)",
                  "LOG_L_HALPHA_ERR": "dex", "LOG_SFR_HALPHA": "dex(Msun yr-1)", "LOG_SFR_HALPHA_ERR": "dex",
                  "LOG_NII_HA": "dex", "LOG_OIII_HB": "dex", "MAG_i": "mag"}
 
 
-def vac_units(columns) -> dict:
+def vac_units(columns, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> dict:
     """FITS/plot units of the VAC columns named in `columns` (those that have one)."""
-    from ..vocabulary import DEFAULT_VOCABULARY
-
     units = {}
     for name in columns:
         token = name[:-4] if name.endswith("_ERR") else name
         if name in DERIVED_UNITS:
             units[name] = DERIVED_UNITS[name]
-        elif token in DEFAULT_VOCABULARY and DEFAULT_VOCABULARY[token].unit:
-            units[name] = DEFAULT_VOCABULARY[token].unit
+        elif token in vocabulary and vocabulary[token].unit:
+            units[name] = vocabulary[token].unit
     return units
 
 
@@ -40,15 +37,20 @@ def derived_columns(pred: pd.DataFrame, mag_i, mag_i_err) -> dict:
     """Derived quantities for galaxies (NaN elsewhere): ``{LINE}_FLUX`` and ``_ERR`` [erg s⁻¹ cm⁻²],
     ``BALMER_DECREMENT``, ``A_HALPHA`` [mag], ``LOG_L_HALPHA`` [dex erg s⁻¹], ``LOG_SFR_HALPHA``
     [dex Msun/yr, Salpeter], log line ratios, ``BPT_{Ke01,Ka03,S06}`` and ``WHAN_CLASS``."""
+    n = len(pred)
+
+    def column(name):       # a target the model lacks gives NaN derived columns, not a KeyError
+        return pred[name].to_numpy(float) if name in pred else np.full(n, np.nan)
+
     galaxy = (pred["SPECTYPE"] == "GALAXY").to_numpy()
-    z, z_err = pred["Z_GAL"].to_numpy(float), pred["Z_GAL_ERR"].to_numpy(float)
+    z, z_err = column("Z_GAL"), column("Z_GAL_ERR")
     out, flux = {}, {}
-    for line, ew_token in LINE_EW_TOKENS.items():
-        cont = LINE_CONTINUUM[line]
-        f, e = line_flux(pred[ew_token], pred[f"{ew_token}_ERR"], pred[cont], pred[f"{cont}_ERR"],
+    for ln in lines_with_ew():
+        ew, cont = ln.ew_token, ln.continuum_token
+        f, e = line_flux(column(ew), column(f"{ew}_ERR"), column(cont), column(f"{cont}_ERR"),
                          z, z_err, mag_i, np.nan_to_num(mag_i_err))
-        flux[line] = (np.where(galaxy, f, np.nan), np.where(galaxy, e, np.nan))
-        out[f"{line}_FLUX"], out[f"{line}_FLUX_ERR"] = flux[line]
+        flux[ln.name] = (np.where(galaxy, f, np.nan), np.where(galaxy, e, np.nan))
+        out[f"{ln.name}_FLUX"], out[f"{ln.name}_FLUX_ERR"] = flux[ln.name]
     decrement, decrement_err = balmer_decrement(*flux["HALPHA"], *flux["HBETA"])
     a_ha, a_ha_err = halpha_attenuation(decrement, decrement_err)
     lum, lum_err = halpha_luminosity(*flux["HALPHA"], z, np.nan_to_num(a_ha), np.nan_to_num(a_ha_err))
@@ -65,5 +67,5 @@ def derived_columns(pred: pd.DataFrame, mag_i, mag_i_err) -> dict:
     out["LOG_NII_HA"], out["LOG_OIII_HB"] = x, y
     for curve in BPT_CURVES:
         out[f"BPT_{curve}"] = np.where(galaxy, bpt_class(x, y, curve), "")
-    out["WHAN_CLASS"] = np.where(galaxy, whan_class(x, pred["HALPHA_6562_EW"].to_numpy(float)), "")
+    out["WHAN_CLASS"] = np.where(galaxy, whan_class(x, column(EMISSION_LINES["HALPHA"].ew_token)), "")
     return out

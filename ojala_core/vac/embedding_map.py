@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from ..io.files import atomic_path
 
-__all__ = ["fit_embedding_map", "save_reducer", "load_reducer", "UMAP_FIT_ROWS"]
+__all__ = ["fit_embedding_map", "save_reducer", "UMAP_FIT_ROWS"]
 
 UMAP_FIT_ROWS = 20_000
 _TRANSFORM_BATCH = 50_000
@@ -61,11 +60,3 @@ def save_reducer(reducer, path):
         with open(tmp, "wb") as fh:
             pickle.dump(reducer, fh)
 
-
-def load_reducer(vac_dir):
-    """The fitted UMAP reducer of a VAC (to place new embeddings, e.g. a what-if object), or None."""
-    path = Path(vac_dir) / "umap.pkl"
-    if not path.exists():
-        return None
-    with open(path, "rb") as fh:
-        return pickle.load(fh)

@@ -21,14 +21,15 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..io.files import atomic_path, write_json, write_parquet
-from ..io.jpas import catalogue_ids, count_table_rows, iter_jpas_catalogue
+from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, catalogue_ids, count_table_rows, iter_jpas_catalogue
 from ..io.tables import InputError
-from ..mocks.tokens import catalogue_tokens
-from ..model.inference import DEFAULT_TARGETS, predict
+from ..model.inference import predict
 from ..model.pretrained import Ojala
+from ..tokens import catalogue_tokens
+from ..vocabulary import CLASS, DEFAULT_VOCABULARY
 from .columns import derived_columns
-from .export import export_table
 from .embedding_map import UMAP_FIT_ROWS, fit_embedding_map, save_reducer
+from .export import export_table
 from .similarity import OUTLIER_K, EmbeddingIndex, load_embeddings
 
 __all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
@@ -56,13 +57,16 @@ def catalogue_files(catalogue) -> list[Path]:
 
 
 def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows=50_000, batch_size=256,
-                id_column=None, scheduler=None, fits=False, umap_fit_rows=UMAP_FIT_ROWS, seed=42) -> dict:
+                id_column=None, scheduler=None, fits=False, umap_fit_rows=UMAP_FIT_ROWS, seed=42,
+                jpas_filters=None, flags_threshold=DEFAULT_FLAGS_THRESHOLD) -> dict:
     """Write the VAC of `catalogue` with the model in `model_dir` into `out_dir`; returns its manifest.
 
     `catalogue` is one file (streamed in `chunk_rows` partitions, unless `scheduler` is
     given) or a folder/glob of files (one partition per file, through Dask). `scheduler`:
     None, ``"local"`` (a local Dask cluster) or a Dask scheduler address. `fits` also
-    writes ``fits/part-NNNNN.fits`` beside every Parquet partition.
+    writes ``fits/part-NNNNN.fits`` beside every Parquet partition. `jpas_filters` names the
+    filter table of archive array columns and `flags_threshold` the SExtractor FLAGS from which
+    a band is missing (see `ojala_core.io.jpas.read_jpas_catalogue`).
     """
     out_dir = Path(out_dir)
     (out_dir / "catalogue").mkdir(parents=True, exist_ok=True)
@@ -70,7 +74,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     files = catalogue_files(catalogue)
     t0 = time.time()
     job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
-               out_dir=str(out_dir))
+               out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold)
     if len(files) == 1 and scheduler is None:
         results = _stream_file(files[0], chunk_rows, job)
     else:
@@ -84,7 +88,8 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     parts = [{k: r[k] for k in ("path", "rows", "first_row", "source", "band_units")} for r in results]
     _final_pass(out_dir, parts, umap_fit_rows, seed, fits)
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
-                "targets": list(DEFAULT_TARGETS),
+                "jpas_filters": None if jpas_filters is None else str(jpas_filters), "flags_threshold": flags_threshold,
+                "targets": vac_targets(_load_model(str(model_dir))),
                 "embedding_dim": int(np.load(out_dir / "embeddings" / "part-00000.npy", mmap_mode="r").shape[1]),
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
                 "scheduler": scheduler, "fits": bool(fits),
@@ -103,7 +108,8 @@ def _stream_file(path, chunk_rows, job) -> list[dict]:
     first_row = 0
     with tqdm(unit="obj", desc="vac", total=count_table_rows(path)) as bar:
         for k, (raw, phot) in enumerate(iter_jpas_catalogue(path, job["prefix"], job["id_column"], chunk_rows,
-                                                            all_columns=True)):
+                                                            all_columns=True, filters=job["filters"],
+                                                            flags_threshold=job["flags_threshold"])):
             ids = phot["JPAS_ID"].to_numpy()
             duplicate = pd.Series(ids).duplicated().to_numpy() | np.isin(ids, list(seen))
             seen.update(ids.tolist())
@@ -141,7 +147,8 @@ def _file_partition(path, k, first_row, duplicate, job) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    (raw, phot), = iter_jpas_catalogue(path, job["prefix"], job["id_column"], chunk_rows=1 << 62, all_columns=True)
+    (raw, phot), = iter_jpas_catalogue(path, job["prefix"], job["id_column"], chunk_rows=1 << 62, all_columns=True,
+                                       filters=job["filters"], flags_threshold=job["flags_threshold"])
     return _vac_partition(raw, phot, np.asarray(duplicate), k, first_row, path, job)
 
 
@@ -161,7 +168,7 @@ def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
         _write_partition(_load_model(job["model_dir"]), raw, phot, tokens, flags, first_row, job["batch_size"],
                          part, emb_path)
     predicted = pd.read_parquet(part, columns=["CLASS"])["CLASS"].notna().sum()
-    nb = [c for c in tokens.columns if c.startswith("J0") and not c.endswith("_ERR")]
+    nb = [c for c in DEFAULT_VOCABULARY.narrow_bands if c in tokens]
     observed = tokens[[f"{c}_ERR" for c in nb]].notna().to_numpy()
     summary = {"rows": len(raw), "predicted": int(predicted),
                "masked_band_values": int((observed & tokens[nb].isna().to_numpy()).sum()),
@@ -175,25 +182,36 @@ def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
     flags[duplicate] |= QUALITY_FLAGS["DUPLICATE_ID"]
     flags[phot["N_NB_OBSERVED"].to_numpy() < MIN_NB_FOR_GOOD] |= QUALITY_FLAGS["FEW_BANDS"]
     flags[~(phot["FNU_iSDSS"].to_numpy() > 0)] |= QUALITY_FLAGS["NO_ISDSS"]
-    values = [c for c in tokens.columns if c not in ("JPAS_ID", "RA", "DEC", "MORPHTYPE") and not c.endswith("_ERR")]
+    values = [c for c in DEFAULT_VOCABULARY.observations if c in tokens and DEFAULT_VOCABULARY[c].kind != CLASS]
     usable = tokens[values].notna().sum(axis=1).to_numpy()
     flags[usable < 5] |= QUALITY_FLAGS["NO_PHOTOMETRY"]
     return flags
 
 
+def vac_targets(model: Ojala) -> list[str]:
+    """What the VAC predicts: the model's own default targets (expanded tokens included) and fine-tuned heads."""
+    return model.vocabulary.targets + list(model.heads)
+
+
 def _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, part, emb_path):
     predictable = (flags & (QUALITY_FLAGS["DUPLICATE_ID"] | QUALITY_FLAGS["NO_PHOTOMETRY"])) == 0
-    pred, embedding = predict(model, tokens[predictable], targets=DEFAULT_TARGETS, batch_size=batch_size)
+    targets = vac_targets(model)
+    pred, embedding = predict(model, tokens[predictable], targets=targets, batch_size=batch_size)
     pred = pred.reindex(tokens.index)
     full_embedding = np.full((len(tokens), model.config.d_model), np.nan, dtype=np.float32)
     full_embedding[predictable] = embedding
     out = raw.copy()
     out["JPAS_ID"] = phot["JPAS_ID"].to_numpy()
-    out["CLASS"] = pred["SPECTYPE"].to_numpy()
-    for cls in model.vocabulary["SPECTYPE"].categories:
-        out[f"P_{cls}"] = pred[f"P_SPECTYPE_{cls}"].to_numpy()
-    for name in DEFAULT_TARGETS[1:]:
-        out[name], out[f"{name}_ERR"] = pred[name].to_numpy(), pred[f"{name}_ERR"].to_numpy()
+    vocab = model.vocabulary
+    for name in targets:
+        if name in vocab and vocab[name].kind == CLASS:
+            # The VAC names the spectral class CLASS with P_{class}; another class token keeps its name.
+            column, prefix = ("CLASS", "P_") if name == "SPECTYPE" else (name, f"P_{name}_")
+            out[column] = pred[name].to_numpy()
+            for cat in vocab[name].categories:
+                out[f"{prefix}{cat}"] = pred[f"P_{name}_{cat}"].to_numpy()
+        else:
+            out[name], out[f"{name}_ERR"] = pred[name].to_numpy(), pred[f"{name}_ERR"].to_numpy()
     mag_i = tokens["MAG_i"].to_numpy(float)
     for key, values in derived_columns(pred, mag_i, tokens["MAG_i_ERR"].to_numpy(float)).items():
         out[key] = values

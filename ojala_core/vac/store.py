@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ..io.jpas import jpas_photometry
-from ..mocks.tokens import catalogue_tokens
+from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, jpas_photometry
+from ..tokens import catalogue_tokens
 from .export import EXPORT_FORMATS, export_table
 from .similarity import EmbeddingIndex, load_embeddings
 
@@ -57,7 +57,7 @@ class VacStore:
     # -- in-memory columns ---------------------------------------------------------------------
     def _memory_columns(self) -> list[str]:
         schema = pq.read_schema(self.path / self.parts[0]["path"])
-        raw = (f"{self.prefix}_", "FLAGS_")
+        raw = (f"{self.prefix}_", "FLAGS_", "MASK_FLAGS_")
         return [n for n in schema.names if not n.startswith(raw)]
 
     def _load_frame(self) -> pd.DataFrame:
@@ -127,8 +127,9 @@ class VacStore:
         pieces = []
         for k in np.unique(part_of):                   # each partition's rows read in its file's own units
             at = np.flatnonzero(part_of == k)
-            piece = jpas_photometry(raw.iloc[at].reset_index(drop=True), self.prefix, self.parts[k]["band_units"], self.path,
-                                    check_unique=False)
+            piece = jpas_photometry(raw.iloc[at].reset_index(drop=True), self.prefix, self.parts[k]["band_units"],
+                                    self.path, check_unique=False,
+                                    flags_threshold=self.manifest.get("flags_threshold", DEFAULT_FLAGS_THRESHOLD))
             pieces.append(piece.set_axis(at))
         phot = pd.concat(pieces).sort_index()
         tokens = catalogue_tokens(phot)

@@ -14,7 +14,6 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..model.inference import DEFAULT_TARGETS
 from ..vocabulary import CLASS, TRANSFORMS, Vocabulary
 
 __all__ = ["HGBBaseline", "hgb_feature_names"]
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def hgb_feature_names(vocabulary: Vocabulary) -> list[str]:
     """Feature columns: every observation token of the vocabulary (no label), in vocabulary order."""
-    return [t.name for t in vocabulary.tokens if not t.is_label]
+    return vocabulary.observations
 
 
 class HGBBaseline:
@@ -33,16 +32,17 @@ class HGBBaseline:
     Parameters
     ----------
     vocabulary : Vocabulary
-    targets : label tokens (and extra label columns such as LOG_MBH) to fit
+    targets : label tokens (and extra label columns such as LOG_MBH) to fit; default the
+        vocabulary's default targets
     max_iter : boosting iterations per model
     max_train_rows : train on a random subset of at most this many rows per target (None: all)
     seed : int
     """
 
-    def __init__(self, vocabulary: Vocabulary, targets=tuple(DEFAULT_TARGETS) + ("LOG_MBH",), max_iter: int = 200,
+    def __init__(self, vocabulary: Vocabulary, targets=None, max_iter: int = 200,
                  max_train_rows: int | None = None, seed: int = 0):
         self.vocabulary = vocabulary
-        self.targets = list(targets)
+        self.targets = list(vocabulary.targets if targets is None else targets)
         self.max_iter = max_iter
         self.max_train_rows = max_train_rows
         self.seed = seed

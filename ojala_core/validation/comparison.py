@@ -1,42 +1,14 @@
-"""The paper's values in the report's structure, and who wins each headline metric (OJALA, HGB, LePHARE).
+"""Who wins each headline metric of the report (OJALA, HGB, LePHARE), beside the paper's value.
 
-The paper's numbers come from `ojala_core.evaluation.PAPER_VALUES` where it has them and from
-DESIGN §11 for the rest (each with its figure or table). Not for computing metrics.
+The paper's numbers live in `ojala_core.paper`. Not for computing metrics.
 """
 from __future__ import annotations
 
 import math
 
-from ..evaluation import PAPER_VALUES
-from ..vac.columns import LINE_EW_TOKENS
+from ..paper import PAPER, PAPER_NOTES
 
 __all__ = ["PAPER", "PAPER_NOTES", "comparison_rows", "winner", "lookup", "CONTENDERS", "BETTER"]
-
-_EW = list(LINE_EW_TOKENS.values())
-
-# Paper (Test-Real, i < 21), arranged like a sample's metrics so that one path finds both.
-PAPER = {
-    "classification": {"full": {"weighted_f1": PAPER_VALUES["weighted_f1"]},
-                       "T1_BB_morph": {"weighted_f1": 0.8}},                       # Fig. 3
-    "photoz": {"galaxy": dict(PAPER_VALUES["Z_GAL"])},                             # Fig. 4
-    "lines": {**{t: dict(PAPER_VALUES[t]) for t in _EW},                           # Fig. 6
-              "LOG_NII_HA": {"bias": 0.020, "sigma_nmad": 0.109},
-              "LOG_OIII_HB": {"bias": 0.005, "sigma_nmad": 0.229}},
-    "masked_lines": {"HALPHA_6562_EW": {"bias": 0.059, "sigma_nmad": 0.223},      # Table 1
-                     "HBETA_4861_EW": {"bias": 0.040, "sigma_nmad": 0.235},
-                     "NII_6584_EW": {"bias": 0.075, "sigma_nmad": 0.233},
-                     "OIII_5007_EW": {"bias": 0.026, "sigma_nmad": 0.346}},
-    "bpt": {"Ke01": {"classes": {"SF": {"f1": 0.805}, "AGN": {"f1": 0.681}}}},     # Table 2
-    "whan": {"S06": {"classes": {"PASSIVE": {"f1": 0.909}, "SF": {"f1": 0.821},  # Table 3
-                                 "AGN": {"f1": 0.755}}}},
-    "halpha_luminosity": {"all": {"sigma_nmad": 0.29}, "ew_gt_10": {"sigma_nmad": 0.24}},  # Fig. 8
-    "mass_sfr": {"LOGM": dict(PAPER_VALUES["LOGM"]),                               # Fig. 9
-                 "LOGSFR_SF": dict(PAPER_VALUES["LOGSFR_SF_err<0.5"])},
-    "bh_mass": {"LOG_MBH": {"sigma_nmad": 0.56}},                                  # Fig. 10
-}
-# Quoted in the text, not comparable to one of our numbers: QSO photo-z at z ≈ 3.5 only.
-PAPER_NOTES = {"qso_sigma_nmad_at_z_3_5": 0.006,
-               "sigma": "the paper's σ are read as σ_NMAD; its i < 21 cut is our mag_limit default"}
 
 CONTENDERS = ("ojala", "hgb", "lephare")
 _NAMES = {"ojala": "OJALA", "hgb": "HGB", "lephare": "LePHARE"}

@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..diagnostics import BPT_CURVES, WHAN_CUTS, bpt_curve  # noqa: E402
-from ..vac.columns import LINE_EW_TOKENS  # noqa: E402
-from .scoring import EW_FLOOR_ANGSTROM, STELLAR_TARGETS  # noqa: E402
+from ..scoring import EW_FLOOR_ANGSTROM  # noqa: E402
+from ..vocabulary import DEFAULT_VOCABULARY  # noqa: E402
 
 __all__ = ["draw_sample_figures", "FIGURES"]
 
@@ -92,11 +92,12 @@ def fig_photoz(path, m, truth, preds):
 
 
 def fig_stars(path, truth, preds):
-    fig, axes = plt.subplots(1, len(STELLAR_TARGETS), figsize=(4 * len(STELLAR_TARGETS), 3.8))
+    stellar = DEFAULT_VOCABULARY.targets_for("STAR")
+    fig, axes = plt.subplots(1, len(stellar), figsize=(4 * len(stellar), 3.8))
     star = truth["SPECTYPE"].to_numpy() == "STAR"
-    units = {"TEFF": "[K]", "LOGG": "[dex]", "FEH": "[dex]", "ALPHAFE": "[dex]"}
-    for ax, name in zip(axes, STELLAR_TARGETS):
-        _scatter(ax, truth[name][star], preds["ojala"][name][star], name, units[name])
+    for ax, name in zip(axes, stellar):
+        unit = DEFAULT_VOCABULARY[name].unit
+        _scatter(ax, truth[name][star], preds["ojala"][name][star], name, f"[{unit}]" if unit else "")
     _save(fig, path)
 
 
@@ -107,7 +108,7 @@ def _log_ew(values):
 
 
 def fig_lines(path, truth, preds, masked):
-    tokens = list(LINE_EW_TOKENS.values())
+    tokens = list(DEFAULT_VOCABULARY.line_ew_tokens.values())
     fig, axes = plt.subplots(3, 4, figsize=(16, 11))
     gal = truth["SPECTYPE"].to_numpy() == "GALAXY"
     for k, token in enumerate(tokens):

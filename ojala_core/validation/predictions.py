@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..constants import EMISSION_LINES
 from ..filters import load_filter
-from ..model.inference import DEFAULT_TARGETS, predict
+from ..lines import EMISSION_LINES
+from ..model.inference import predict
 from ..model.pretrained import Ojala
-from ..vac.columns import LINE_EW_TOKENS, derived_columns
-from ..vocabulary import CLASS, Vocabulary
+from ..vac.columns import derived_columns
+from ..vocabulary import DEFAULT_VOCABULARY, REGRESSION, Vocabulary
 
 __all__ = ["CONTEXTS", "context_tokens", "with_derived", "vac_predictions", "model_predictions", "truth_predictions",
            "line_filters", "hide_line_filters", "masked_line_predictions", "LINE_FILTER_THRESHOLD"]
@@ -29,19 +29,15 @@ __all__ = ["CONTEXTS", "context_tokens", "with_derived", "vac_predictions", "mod
 LINE_FILTER_THRESHOLD = 0.05
 
 
-def _observations(v: Vocabulary) -> list[str]:
-    return [t.name for t in v.tokens if not t.is_label]
-
-
 def _morphology(v: Vocabulary) -> list[str]:
-    return [t.name for t in v.tokens if t.kind == CLASS and not t.is_label]
+    return [n for n in v.classes if n in v.observations]
 
 
 # The input contexts of the paper's Fig. 3, as functions of the vocabulary (None: every observation).
 # "BB" are the broad-band magnitudes (iSDSS, Legacy g r z, WISE W1 W2).
 CONTEXTS = {
     "full": lambda v: None,
-    "no_T3_T4": lambda v: [n for n in _observations(v) if n not in v.tray("T3") + v.tray("T4")],
+    "no_T3_T4": lambda v: [n for n in v.observations if n not in v.tray("T3") + v.tray("T4")],
     "T1_BB_morph": lambda v: v.tray("T1") + v.broad_band_magnitudes + _morphology(v),
     "BB": lambda v: v.broad_band_magnitudes,
     "BB_morph": lambda v: v.broad_band_magnitudes + _morphology(v),
@@ -62,14 +58,19 @@ def with_derived(pred: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([pred, pd.DataFrame(derived, index=pred.index)], axis=1)
 
 
-def model_predictions(model: Ojala, table: pd.DataFrame, context=None, targets=DEFAULT_TARGETS,
+def model_predictions(model: Ojala, table: pd.DataFrame, context=None, targets=None,
                       batch_size: int = 512) -> pd.DataFrame:
-    """The model's predictions (and derived columns when every default target is asked) for `table`."""
-    pred, _ = predict(model, table, targets=list(targets), context=context, batch_size=batch_size, embeddings=False)
-    return with_derived(pred, table) if set(DEFAULT_TARGETS) <= set(targets) else pred
+    """The model's predictions (default: its default targets; derived columns when all of those are asked)."""
+    targets = list(model.vocabulary.targets if targets is None else targets)
+    pred, _ = predict(model, table, targets=targets, context=context, batch_size=batch_size, embeddings=False)
+    return with_derived(pred, table) if set(model.vocabulary.targets) <= set(targets) else pred
 
 
-def vac_predictions(vac_dir, ids) -> pd.DataFrame:
+def _regression_targets(vocabulary: Vocabulary) -> list[str]:
+    return [t for t in vocabulary.targets if vocabulary[t].kind == REGRESSION]
+
+
+def vac_predictions(vac_dir, ids, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> pd.DataFrame:
     """The VAC's rows for object `ids` (JPAS_ID), renamed to the `predict` form; NaN where not in the VAC.
 
     The VAC names the class ``CLASS`` and its probabilities ``P_{CLASS}``; every other
@@ -82,7 +83,8 @@ def vac_predictions(vac_dir, ids) -> pd.DataFrame:
     if not parts:
         raise FileNotFoundError(f"{vac_dir / 'catalogue'}: no part-*.parquet files (is {vac_dir} a VAC?)")
     schema = pq.read_schema(parts[0])
-    wanted = set(DEFAULT_TARGETS) | {f"{t}_ERR" for t in DEFAULT_TARGETS} | set(_derived_names())
+    targets = vocabulary.targets
+    wanted = set(targets) | {f"{t}_ERR" for t in targets} | set(_derived_names(vocabulary))
     columns = [c for c in schema.names if c in wanted or c.startswith("P_") or c in ("JPAS_ID", "CLASS")]
     vac = pd.concat([pd.read_parquet(p, columns=columns) for p in parts], ignore_index=True)
     vac["JPAS_ID"] = vac["JPAS_ID"].astype(str)
@@ -91,13 +93,13 @@ def vac_predictions(vac_dir, ids) -> pd.DataFrame:
     return vac.rename(columns=rename).reindex(pd.Index(np.asarray(ids).astype(str)))
 
 
-def _derived_names() -> list[str]:
-    values = {f"{t}{s}": [1.0] for t in DEFAULT_TARGETS[1:] for s in ("", "_ERR")}
+def _derived_names(vocabulary: Vocabulary) -> list[str]:
+    values = {f"{t}{s}": [1.0] for t in _regression_targets(vocabulary) for s in ("", "_ERR")}
     one = pd.DataFrame({"SPECTYPE": ["GALAXY"], **values})
     return list(derived_columns(one, np.array([20.0]), np.array([0.01])))
 
 
-def truth_predictions(table: pd.DataFrame) -> pd.DataFrame:
+def truth_predictions(table: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> pd.DataFrame:
     """The DESI labels of `table` in the `predict` form, with derived columns computed from them.
 
     Label errors become the ``_ERR`` columns; the true line ratios, L(Hα) and BPT/WHAN classes
@@ -105,7 +107,7 @@ def truth_predictions(table: pd.DataFrame) -> pd.DataFrame:
     """
     truth = pd.DataFrame(index=table.index)
     truth["SPECTYPE"] = table["SPECTYPE"]
-    for name in DEFAULT_TARGETS[1:]:
+    for name in _regression_targets(vocabulary):
         truth[name] = pd.to_numeric(table[name], errors="coerce")
         err = f"{name}_ERR"
         truth[err] = pd.to_numeric(table[err], errors="coerce") if err in table else np.nan
@@ -117,10 +119,10 @@ def line_filters(line: str, z, vocabulary: Vocabulary, threshold: float = LINE_F
 
     Parameters
     ----------
-    line : a key of `ojala_core.constants.EMISSION_LINES` (e.g. 'HALPHA')
+    line : a key of `ojala_core.lines.EMISSION_LINES` (e.g. 'HALPHA')
     z : array_like, redshifts
     """
-    observed = EMISSION_LINES[line]["wavelength"] * (1.0 + np.atleast_1d(np.asarray(z, dtype=float)))
+    observed = EMISSION_LINES[line].wavelength * (1.0 + np.atleast_1d(np.asarray(z, dtype=float)))
     covered = []
     for band in vocabulary.narrow_bands:
         curve = load_filter(band)
@@ -153,7 +155,7 @@ def masked_line_predictions(model: Ojala, table: pd.DataFrame, z_true, threshold
     hidden : dict EW token -> list (per row) of the hidden bands
     """
     pred, hidden = pd.DataFrame(index=table.index), {}
-    for line, token in LINE_EW_TOKENS.items():
+    for line, token in model.vocabulary.line_ew_tokens.items():
         masked, hidden[token] = hide_line_filters(table, line, z_true, model.vocabulary, threshold)
         p, _ = predict(model, masked, targets=[token], batch_size=batch_size, embeddings=False)
         pred[token] = p[token]

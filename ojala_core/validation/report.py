@@ -20,6 +20,7 @@ from ..io.files import write_json
 from ..metrics import regression_summary
 from ..model.inference import predict
 from ..model.pretrained import Ojala
+from ..scoring import Selection, classification_scores, log_ew_scores, score_sample
 from ..train.finetune import finetune_head
 from ..train.run import read_split
 from . import lephare as lephare_mod
@@ -27,9 +28,15 @@ from .baselines import HGBBaseline
 from .comparison import PAPER, PAPER_NOTES, comparison_rows
 from .figures import draw_sample_figures
 from .html import write_html
-from .predictions import (CONTEXTS, context_tokens, masked_line_predictions, model_predictions, truth_predictions,
-                          vac_predictions, with_derived)
-from .scoring import Selection, classification_scores, log_ew_scores, score_sample
+from .predictions import (
+    CONTEXTS,
+    context_tokens,
+    masked_line_predictions,
+    model_predictions,
+    truth_predictions,
+    vac_predictions,
+    with_derived,
+)
 
 __all__ = ["build_report", "resolve_model_dir", "SAMPLES", "BH_MASS_TARGET"]
 
@@ -156,9 +163,10 @@ def _lephare_block(table, ids, preds, work_dir, vocabulary, settings) -> dict:
 def _score_sample(sample, table, model, vac_dir, hgb, classes, mag_limit, min_count) -> dict:
     """Predictions and sections of OJALA and HGB on one sample."""
     ojala, source = _ojala_predictions(sample, table, model, vac_dir)
-    truth = truth_predictions(table)
+    vocabulary = model.vocabulary
+    truth = truth_predictions(table, vocabulary)
     sel = Selection.build(table, ojala, mag_limit)
-    sections = score_sample(table, truth, ojala, sel, classes, min_count)
+    sections = score_sample(table, truth, ojala, sel, classes, min_count, vocabulary)
     sections["classification"].update(_context_scores(model, table, sel, classes, min_count))
     sections["masked_lines"], masked = _masked_lines(model, table, sel, ojala)
     sections["source"] = {**source, "n_objects": int(len(table)), "n_bright": int(sel.bright.sum())}
@@ -166,7 +174,7 @@ def _score_sample(sample, table, model, vac_dir, hgb, classes, mag_limit, min_co
     hgb_sections = None
     if hgb is not None:
         preds["hgb"] = with_derived(hgb.predict(table), table)
-        hgb_sections = score_sample(table, truth, preds["hgb"], sel, classes, min_count)
+        hgb_sections = score_sample(table, truth, preds["hgb"], sel, classes, min_count, vocabulary)
     return {"ojala": sections, "hgb": hgb_sections, "preds": preds, "truth": truth, "sel": sel, "masked": masked}
 
 
@@ -198,7 +206,9 @@ def build_report(vac_dir, mock_dir, out_dir, model_dir=None, mag_limit: float = 
     tables = {sample: read_split(mock_dir, sample) for sample in SAMPLES}
     classes = list(model.vocabulary["SPECTYPE"].categories)
     bh = _bh_mass_head(model, train, finetune_steps, seed)
-    baseline = HGBBaseline(model.vocabulary, max_iter=hgb_max_iter, max_train_rows=hgb_max_train_rows,
+    # The trees answer what OJALA answers: its default targets and the fine-tuned BH mass.
+    baseline = HGBBaseline(model.vocabulary, targets=model.vocabulary.targets + [BH_MASS_TARGET],
+                           max_iter=hgb_max_iter, max_train_rows=hgb_max_train_rows,
                            seed=seed).fit(train) if hgb else None
     available, reason = lephare_mod.lephare_status() if lephare else (False, "switched off (--no-lephare)")
     lephare_ids = _lephare_subset(tables["test_real"], mag_limit, lephare_max, seed) if available else None

@@ -1,10 +1,11 @@
-"""Scores of one predictor on one labelled sample, section by section as in the paper's Sect. 4.
+"""The one scorer: scores of one predictor on one labelled sample, as in the paper's Sect. 4.
 
-Takes the truth and a prediction table in the form of `predictions` and returns plain dicts
-of metrics from `ojala_core.metrics` (global values at i < mag_limit, and sliding bins in i
-magnitude or redshift). The same objects are scored for every predictor: selections come
-from the truth and, where the paper cuts on OJALA's own uncertainty, from OJALA. Not for
-running models or drawing figures.
+Takes the truth and a prediction table in the form of `model.inference.predict` and returns
+plain dicts of metrics from `ojala_core.metrics`: `headline_scores` (the rows of `ojala
+evaluate`, the training hook and the model card) and `score_sample` (every section of the
+validation report, with sliding bins in i magnitude or redshift). The same objects are scored
+for every predictor: selections come from the truth and, where the paper cuts on OJALA's own
+uncertainty, from OJALA. Not for running models or drawing figures.
 """
 from __future__ import annotations
 
@@ -13,14 +14,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..diagnostics import BPT_CURVES, WHAN_CUTS, whan_class
-from ..metrics import purity_completeness_f1, regression_summary, sliding_bins, weighted_f1
-from ..vac.columns import LINE_EW_TOKENS
+from .diagnostics import BPT_CURVES, WHAN_CUTS, whan_class
+from .lines import EMISSION_LINES
+from .metrics import purity_completeness_f1, regression_summary, sliding_bins, weighted_f1
+from .vocabulary import CLASS, DEFAULT_VOCABULARY, REGRESSION, Vocabulary
 
-__all__ = ["Selection", "score_sample", "classification_scores", "redshift_scores", "log_ew_scores",
-           "bpt_scores", "whan_scores", "WHAN_NII_CUTS", "EW_FLOOR_ANGSTROM", "STELLAR_TARGETS", "Z_BINS"]
+__all__ = ["Selection", "score_sample", "headline_scores", "star_forming_subset", "classification_scores",
+           "redshift_scores", "log_ew_scores", "bpt_scores", "whan_scores", "WHAN_NII_CUTS", "EW_FLOOR_ANGSTROM",
+           "Z_BINS", "SF_EW_HALPHA_MIN", "SF_SIGMA_LOGSFR_MAX", "HEADLINE_Z_MIN"]
 
-STELLAR_TARGETS = ("TEFF", "LOGG", "FEH", "ALPHAFE")
+_HALPHA_EW = EMISSION_LINES["HALPHA"].ew_token
+# The paper's SFR subset (Fig. 9): star-forming galaxies, true EW(Hα) > 3 Å, with OJALA's
+# predicted σ(log SFR) < 0.5 dex.
+SF_EW_HALPHA_MIN = 3.0
+SF_SIGMA_LOGSFR_MAX = 0.5
+# Headline photo-z of QSOs is scored at z > 1.5 (the paper quotes high-z QSOs).
+HEADLINE_Z_MIN = {"Z_QSO": 1.5}
 # A predicted EW ≤ this [Å] is scored as this value (a failure), so that dropping it cannot flatter the scores.
 EW_FLOOR_ANGSTROM = 0.01
 # The WHAN [NII]/Hα cut of Cid Fernandes et al. (2011) (S06-equivalent) and the paper's Ka03- and
@@ -42,15 +51,21 @@ class Selection:
     galaxy: np.ndarray
     qso: np.ndarray
     star: np.ndarray
-    star_forming: np.ndarray  # true EW(Hα) > 3 Å and OJALA's σ(log SFR) < 0.5 dex (paper Fig. 9)
+    star_forming: np.ndarray  # `star_forming_subset` at i < limit (paper Fig. 9)
 
     @classmethod
     def build(cls, table: pd.DataFrame, ojala: pd.DataFrame, mag_limit: float) -> "Selection":
         mag = table["MAG_i"].to_numpy(float)
         spectype = table["SPECTYPE"].to_numpy()
-        galaxy = spectype == "GALAXY"
-        sf = galaxy & (table["HALPHA_6562_EW"].to_numpy(float) > 3) & (ojala["LOGSFR_ERR"].to_numpy(float) < 0.5)
-        return cls(mag, mag < mag_limit, galaxy, spectype == "QSO", spectype == "STAR", sf & (mag < mag_limit))
+        sf = star_forming_subset(table, ojala)
+        return cls(mag, mag < mag_limit, spectype == "GALAXY", spectype == "QSO", spectype == "STAR",
+                   sf & (mag < mag_limit))
+
+
+def star_forming_subset(table: pd.DataFrame, ojala: pd.DataFrame) -> np.ndarray:
+    """The paper's SFR sample: true galaxies with true EW(Hα) > 3 Å and OJALA's σ(log SFR) < 0.5 dex."""
+    return ((table["SPECTYPE"].to_numpy() == "GALAXY") & (table[_HALPHA_EW].to_numpy(float) > SF_EW_HALPHA_MIN)
+            & (ojala["LOGSFR_ERR"].to_numpy(float) < SF_SIGMA_LOGSFR_MAX))
 
 
 def _binned(x, key, metric, *arrays, **options) -> list[dict]:
@@ -145,8 +160,8 @@ def whan_scores(truth: pd.DataFrame, pred: pd.DataFrame, sel) -> dict:
     """Per [NII]/Hα cut, purity/completeness/F1 of WHAN PASSIVE / SF / AGN (strong + weak AGN together)."""
     out = {}
     for name, cut in WHAN_NII_CUTS.items():
-        true = _whan_3class(truth["LOG_NII_HA"], truth["HALPHA_6562_EW"], cut)
-        p = _whan_3class(pred["LOG_NII_HA"], pred["HALPHA_6562_EW"], cut)
+        true = _whan_3class(truth["LOG_NII_HA"], truth[_HALPHA_EW], cut)
+        p = _whan_3class(pred["LOG_NII_HA"], pred[_HALPHA_EW], cut)
         ok = sel & (true != "UNCLASSIFIED")
         classes = ("PASSIVE", "SF", "AGN")
         out[name] = {"n": int(ok.sum()), "log_nii_ha_cut": cut,
@@ -159,21 +174,21 @@ def _plain(pred, true, sel) -> dict:
 
 
 def score_sample(table: pd.DataFrame, truth: pd.DataFrame, pred: pd.DataFrame, sel: Selection,
-                 classes, min_count: int) -> dict:
+                 classes, min_count: int, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> dict:
     """Every section of the report for one predictor on one sample (columns it lacks are skipped)."""
     bright, gal = sel.bright, sel.galaxy
     out = {"classification": {"full": classification_scores(table["SPECTYPE"], pred["SPECTYPE"], classes, sel.mag,
                                                             bright, min_count)}}
     out["photoz"] = {kind: redshift_scores(pred[col], truth[col], sel.mag, mask, bright, min_count, Z_BINS[kind])
                      for kind, col, mask in (("galaxy", "Z_GAL", gal), ("qso", "Z_QSO", sel.qso))}
-    out["stars"] = {t: _plain(pred[t], truth[t], sel.star & bright) for t in STELLAR_TARGETS}
-    out["lines"] = {t: log_ew_scores(pred[t], truth[t], gal & bright) for t in LINE_EW_TOKENS.values()}
+    out["stars"] = {t: _plain(pred[t], truth[t], sel.star & bright) for t in vocabulary.targets_for("STAR")}
+    out["lines"] = {t: log_ew_scores(pred[t], truth[t], gal & bright) for t in vocabulary.line_ew_tokens.values()}
     for ratio in ("LOG_NII_HA", "LOG_OIII_HB"):
         out["lines"][ratio] = _plain(pred[ratio], truth[ratio], gal & bright)
     if "BPT_Ke01" in pred:
         out["bpt"] = bpt_scores(truth, pred, gal & bright)
         out["whan"] = whan_scores(truth, pred, gal & bright)
-        strong = gal & bright & (truth["HALPHA_6562_EW"].to_numpy(float) > 10)
+        strong = gal & bright & (truth[_HALPHA_EW].to_numpy(float) > 10)
         out["halpha_luminosity"] = {"all": _plain(pred["LOG_L_HALPHA"], truth["LOG_L_HALPHA"], gal & bright),
                                     "ew_gt_10": _plain(pred["LOG_L_HALPHA"], truth["LOG_L_HALPHA"], strong)}
     out["mass_sfr"] = {"LOGM": _plain(pred["LOGM"], truth["LOGM"], gal & bright),
@@ -183,3 +198,44 @@ def score_sample(table: pd.DataFrame, truth: pd.DataFrame, pred: pd.DataFrame, s
         out["bh_mass"] = {"LOG_MBH": _plain(pred["LOG_MBH"], table["LOG_MBH"], sel.qso)}
     return out
 
+
+
+def headline_scores(table: pd.DataFrame, pred: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> dict:
+    """The headline scores of `pred` on the labelled rows of `table` (the caller applies any magnitude cut).
+
+    One entry per default target of `vocabulary`: ``weighted_f1`` for SPECTYPE; redshifts as
+    Δz/(1+z) on their class (QSOs above `HEADLINE_Z_MIN`, key ``Z_QSO_z>1.5``); EWs in log10
+    EW [dex] (`log_ew_scores`); other labels as plain residuals on the classes they apply to;
+    and ``LOGSFR_SF_err<0.5`` on `star_forming_subset`. Targets missing from `pred` are skipped.
+    """
+    out = {"n_objects": len(table)}
+    spectype = table["SPECTYPE"].to_numpy() if "SPECTYPE" in table else np.full(len(table), None)
+    everyone = np.ones(len(table), dtype=bool)
+    for name in vocabulary.targets:
+        token = vocabulary[name]
+        if name not in pred or name not in table:
+            continue
+        if token.kind == CLASS:
+            key = "weighted_f1" if name == "SPECTYPE" else f"{name}_weighted_f1"
+            out[key] = classification_scores(table[name], pred[name], token.categories, everyone, everyone,
+                                              1)["weighted_f1"]
+            continue
+        if token.kind != REGRESSION:
+            continue
+        sel = np.isin(spectype, token.applies_to) if token.applies_to else everyone.copy()
+        true = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+        if token.is_redshift:
+            z_min = HEADLINE_Z_MIN.get(name)
+            key = name if z_min is None else f"{name}_z>{z_min:g}"
+            if z_min is not None:
+                sel &= true > z_min
+            out[key] = regression_summary(pred[name].to_numpy(float)[sel], true[sel], redshift=True)
+        elif token.line and token.transform == "asinh_ew":
+            out[name] = {**log_ew_scores(pred[name].to_numpy(float), true, sel),
+                         "units": "dex (log10 EW, true EW > 0)"}
+        else:
+            out[name] = _plain(pred[name], true, sel)
+    if "LOGSFR_ERR" in pred and "LOGSFR" in table and _HALPHA_EW in table:
+        sf = star_forming_subset(table, pred)
+        out["LOGSFR_SF_err<0.5"] = _plain(pred["LOGSFR"], table["LOGSFR"], sf)
+    return out
