@@ -109,7 +109,8 @@ def _log_ew(values):
 
 def fig_lines(path, truth, preds, masked):
     tokens = list(DEFAULT_VOCABULARY.line_ew_tokens.values())
-    fig, axes = plt.subplots(3, 4, figsize=(16, 11))
+    columns = max(len(tokens), 2)
+    fig, axes = plt.subplots(3, columns, figsize=(4 * columns, 11), squeeze=False)
     gal = truth["SPECTYPE"].to_numpy() == "GALAXY"
     for k, token in enumerate(tokens):
         true = truth[token].to_numpy(float)
