@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..filters import load_filter
+from ..photometry import MAG_PER_LN_FLUX
 from ..vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
 __all__ = ["lephare_status", "lephare_magnitudes", "lephare_config", "run_lephare", "removed_bands",
@@ -27,7 +28,6 @@ __all__ = ["lephare_status", "lephare_magnitudes", "lephare_config", "run_lephar
 
 log = logging.getLogger(__name__)
 
-_MAG_PER_LN = 2.5 / np.log(10.0)  # σ_m = 1.0857 σ_f / f
 
 # The template grid (README of the baselines: COSMOS × 6 E(B−V) × Δz 0.02 to z = 1.6 builds in
 # ≈45 s; finer grids grow fast). Calzetti dust on the spiral and starburst templates (8–31),
@@ -87,7 +87,7 @@ def lephare_magnitudes(frame: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOC
     ok = np.isfinite(ratio) & (ratio > 0) & np.isfinite(ratio_err) & (ratio_err > 0) & np.isfinite(mag_i)
     safe = np.where(ok, ratio, 1.0)
     mag = np.where(ok, mag_i - 2.5 * np.log10(safe), -99.0)
-    err = np.where(ok, _MAG_PER_LN * ratio_err / safe, -99.0)
+    err = np.where(ok, MAG_PER_LN_FLUX * ratio_err / safe, -99.0)
     context = (ok * (2 ** np.arange(len(bands), dtype=np.int64))).sum(axis=1)
     return mag, err, context
 
