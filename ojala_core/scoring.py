@@ -21,7 +21,7 @@ from .vocabulary import CLASS, DEFAULT_VOCABULARY, REGRESSION, Vocabulary
 
 __all__ = ["Selection", "score_sample", "headline_scores", "star_forming_subset", "classification_scores",
            "redshift_scores", "log_ew_scores", "bpt_scores", "whan_scores", "WHAN_NII_CUTS", "EW_FLOOR_ANGSTROM",
-           "Z_BINS", "SF_EW_HALPHA_MIN", "SF_SIGMA_LOGSFR_MAX", "HEADLINE_Z_MIN"]
+           "Z_BINS", "SF_EW_HALPHA_MIN", "SF_SIGMA_LOGSFR_MAX", "HEADLINE_Z_MIN", "headline_token"]
 
 _HALPHA_EW = EMISSION_LINES["HALPHA"].ew_token
 # The paper's SFR subset (Fig. 9): star-forming galaxies, true EW(Hα) > 3 Å, with OJALA's
@@ -30,6 +30,12 @@ SF_EW_HALPHA_MIN = 3.0
 SF_SIGMA_LOGSFR_MAX = 0.5
 # Headline photo-z of QSOs is scored at z > 1.5 (the paper quotes high-z QSOs).
 HEADLINE_Z_MIN = {"Z_QSO": 1.5}
+_Z_CUT = "_z>"          # a headline key with a redshift cut: 'Z_QSO_z>1.5'
+
+
+def headline_token(key: str) -> str:
+    """The token a headline score key belongs to ('Z_QSO_z>1.5' -> 'Z_QSO'; 'weighted_f1' unchanged)."""
+    return key.split(_Z_CUT)[0]
 # A predicted EW ≤ this [Å] is scored as this value (a failure), so that dropping it cannot flatter the scores.
 EW_FLOOR_ANGSTROM = 0.01
 # The WHAN [NII]/Hα cut of Cid Fernandes et al. (2011) (S06-equivalent) and the paper's Ka03- and
@@ -226,7 +232,7 @@ def headline_scores(table: pd.DataFrame, pred: pd.DataFrame, vocabulary: Vocabul
         true = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
         if token.is_redshift:
             z_min = HEADLINE_Z_MIN.get(name)
-            key = name if z_min is None else f"{name}_z>{z_min:g}"
+            key = name if z_min is None else f"{name}{_Z_CUT}{z_min:g}"
             if z_min is not None:
                 sel &= true > z_min
             out[key] = regression_summary(pred[name].to_numpy(float)[sel], true[sel], redshift=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..io.files import atomic_path
 from ..paper import paper_value
+from ..scoring import headline_token
 from .pretrained import Ojala
 
 __all__ = ["write_model_card"]
@@ -35,7 +36,8 @@ def _rows(vocabulary, scores: dict) -> list[tuple[str, str, str | None]]:
     """
     rows = []
     for key, block in scores.items():
-        token = vocabulary[key.split("_z>")[0]] if key.split("_z>")[0] in vocabulary else None
+        name = headline_token(key)
+        token = vocabulary[name] if name in vocabulary else None
         if key == "weighted_f1":
             rows.append(("weighted F1 (SPECTYPE)", key, None))
         elif key == "LOGSFR_SF_err<0.5":
@@ -43,7 +45,7 @@ def _rows(vocabulary, scores: dict) -> list[tuple[str, str, str | None]]:
         elif token is None or not isinstance(block, dict):
             continue
         elif token.is_redshift:
-            cut = f" (z > {key.split('_z>')[1]})" if "_z>" in key else ""
+            cut = f" (z > {key[len(name) + 3:]})" if key != name else ""
             rows += [(f"{token.description}{cut}: {_FIELD_NAMES[f]}", key, f)
                      for f in ("sigma_nmad", "outlier_fraction", "bias")]
         elif token.line and token.transform == "asinh_ew":
@@ -62,7 +64,7 @@ def _cell(scores, key, field, vocabulary):
     if field == "bias/sigma_nmad":
         return f"{block.get('bias', float('nan')):+.3f} / {block.get('sigma_nmad', float('nan')):.3f}"
     value = block.get(field)
-    name = key.split("_z>")[0]
+    name = headline_token(key)
     if value is None:
         return "–"
     if name in vocabulary and vocabulary[name].unit == "K":
