@@ -231,3 +231,14 @@ def test_magnitudes_far_from_mag_i_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"column 'MAG_AUTO_iSDSS': median difference from the magnitude of "
                                          r"'APER_COR_3_0_iSDSS' is \+6.00"):
         read_jpas_catalogue(path)
+
+
+def test_a_parquet_export_with_list_columns_reads_like_the_fits(archive, tmp_path):
+    table = Table.read(ARCHIVE)
+    frame = pd.DataFrame({c: list(np.asarray(table[c], dtype=float)) if table[c].ndim > 1
+                          else np.asarray(table[c]).astype(table[c].dtype.newbyteorder("="))
+                          for c in table.colnames})
+    frame["TYPE"] = frame["TYPE"].astype(str)
+    path = tmp_path / "minijpas.parquet"
+    frame.to_parquet(path)
+    pd.testing.assert_frame_equal(read_jpas_catalogue(path, filters="minijpas"), archive, check_dtype=False)

@@ -1,0 +1,104 @@
+"""`ojala vac` and `ojala mocks` take J-PAS archive files with a named filter table (issue 13)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ojala_core.cli import build_parser, main
+from ojala_core.vac.produce import produce_vac
+from ojala_core.vac.store import VacStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+MODEL = ROOT / "models" / "ojala-small"
+
+
+def test_ojala_vac_reads_an_archive_file_through_its_filter_table(tmp_path):
+    out = tmp_path / "vac"
+    assert main(["vac", "--model", str(MODEL), "--catalog", str(DATA / "minijpas_archive.fits"), "--out", str(out),
+                 "--jpas-filters", "minijpas", "--umap-fit-rows", "8"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["jpas_filters"] == "minijpas" and manifest["flags_threshold"] == 4
+    store = VacStore(out)
+    assert len(store) == 8 and store.frame["MORPHTYPE"].astype(str).tolist()[:2] == ["PSF", "REX"]
+    tokens = store.tokens([1, 5])
+    assert tokens["J0378"].iloc[0] == pytest.approx(10 ** 0.4, rel=1e-5)       # row 1: J0378 at its index
+    assert tokens["MAG_i"].to_numpy() == pytest.approx([19.0, 20.0], abs=1e-3)
+    assert np.isnan(tokens["J0500"].iloc[1])                                   # MASK_FLAGS re-read from the VAC
+    stored = pd.read_parquet(out / "catalogue" / "part-00000.parquet")
+    assert {"APER_COR_3_0_J0378", "APER_COR_3_0_J0378_ERR", "FLAGS_J0660", "MASK_FLAGS_J0500"} <= set(stored.columns)
+    assert stored["APER_COR_3_0_iSDSS"].iloc[0] == pytest.approx(10 ** (-0.4 * (20.8 + 48.6)) * 2.99792458e18
+                                                                 / 7656.1969 ** 2, rel=1e-4)   # erg/s/cm²/Å
+
+
+def test_a_vac_of_a_tap_export_streams_array_cells_in_chunks(tmp_path):
+    manifest = produce_vac(MODEL, DATA / "minijpas_tap_export.csv", tmp_path / "vac", chunk_rows=4,
+                           jpas_filters="jnep", umap_fit_rows=6)
+    assert [p["rows"] for p in manifest["partitions"]] == [4, 2]
+    tokens = VacStore(tmp_path / "vac").tokens([0, 4, 5])
+    assert tokens["J0378"].iloc[0] == pytest.approx(1.0, rel=1e-4)
+    assert np.isnan(tokens["J0660"].iloc[1]) and np.isnan(tokens["J0500"].iloc[2])   # FLAGS 4, MASK_FLAGS
+
+
+def test_ojala_vac_without_a_filter_table_says_which_option_names_it(tmp_path, capsys):
+    assert main(["vac", "--model", str(MODEL), "--catalog", str(DATA / "minijpas_archive.fits"),
+                 "--out", str(tmp_path / "vac")]) == 2
+    assert "name the filter table (--jpas-filters minijpas or jnep" in capsys.readouterr().err
+
+
+def test_ojala_mocks_takes_the_filter_table_and_the_flags_threshold():
+    args = build_parser().parse_args(["mocks", "--out", "m", "--jpas", "cat.csv", "--jpas-filters", "filters.txt",
+                                      "--jpas-flags-threshold", "8"])
+    assert args.jpas_filters == "filters.txt" and args.jpas_flags_threshold == 8
+    assert build_parser().parse_args(["mocks", "--out", "m"]).jpas_flags_threshold == 4
+
+
+def _as_archive(flat_path, path):
+    """The tiny sky's flat J-PAS catalogue rewritten in the CEFCA archive layout (60-filter arrays)."""
+    from astropy.io import fits
+    from astropy.table import Table
+
+    from ojala_core.io.jpas_archive import MINIJPAS_FILTERS
+
+    flat = Table.read(flat_path)
+    n, k = len(flat), len(MINIJPAS_FILTERS)
+    flux, relerr = np.full((n, k), np.nan, np.float32), np.full((n, k), np.nan, np.float32)
+    flags, total = np.zeros((n, k), np.int16), np.full((n, k), 99.0, np.float32)
+    for j, f in enumerate(MINIJPAS_FILTERS):
+        if f"APER_COR_3_0_{f}" in flat.colnames:
+            value, err = np.asarray(flat[f"APER_COR_3_0_{f}"], float), np.asarray(flat[f"APER_COR_3_0_{f}_ERR"], float)
+            flux[:, j], relerr[:, j] = value / 1e-19, err / np.abs(value)
+            flags[:, j] = flat[f"FLAGS_{f}"]
+    total[:, -1] = flat["MAG_AUTO_iSDSS"]
+    cols = [fits.Column(c, "D" if flat[c].dtype.kind == "f" else "J", array=np.asarray(flat[c]))
+            for c in ("TILE_ID", "NUMBER", "ALPHA_J2000", "DELTA_J2000", *[f"MAG_{b}" for b in "GRZ"], "MAG_W1",
+                      "MAG_W2", *[f"MAG_ERR_{b}" for b in ("G", "R", "Z", "W1", "W2")]) if c in flat.colnames]
+    cols += [fits.Column("FLUX_APER_COR_3_0", f"{k}E", unit="1e-19 erg/(s cm2 Angstrom)", array=flux),
+             fits.Column("FLUX_RELERR_APER_COR_3_0", f"{k}E", array=relerr),
+             fits.Column("MAG_AUTO", f"{k}E", unit="mag", array=total),
+             fits.Column("FLAGS", f"{k}I", array=flags),
+             fits.Column("MASK_FLAGS", f"{k}I", array=np.zeros((n, k), np.int16)),
+             fits.Column("TYPE", "3A", array=np.asarray(flat["MORPHTYPE"]).astype(str))]
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols)]).writeto(path)
+
+
+def test_ojala_mocks_on_the_archive_layout_equals_the_flat_layout(tiny_sky, tiny_mocks, tmp_path):
+    from ojala_core.mocks.build import MockInputs
+
+    flat = MockInputs.from_sky(tiny_sky)
+    archive = tmp_path / "minijpas-like.fits"
+    _as_archive(flat.jpas_catalogue, archive)
+    out = tmp_path / "mocks"
+    assert main(["mocks", "--out", str(out), "--desi-zcat", flat.desi_zcatalog, "--desi-spectra", *flat.desi_spectra,
+                 "--desi-fastspec", flat.desi_fastspec, "--desi-cigale", flat.desi_cigale, "--desi-mws", flat.desi_mws,
+                 "--desi-bhmass", flat.desi_bhmass, "--jpas", str(archive), "--jpas-filters", "minijpas",
+                 "--seed", "1"]) == 0
+    mine, reference = (pd.read_parquet(d / "test_real.parquet") for d in (out, tiny_mocks[0]))
+    assert len(mine) == len(reference) > 0 and mine["JPAS_ID"].tolist() == reference["JPAS_ID"].tolist()
+    for col in ("J0378", "J0378_ERR", "J0660", "J0910", "MAG_i", "MAG_G"):
+        assert np.allclose(mine[col], reference[col], rtol=1e-4, equal_nan=True), col
+    assert mine["MORPHTYPE"].tolist() == reference["MORPHTYPE"].tolist()
