@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..filters import FILTER_SOURCES, jpas_narrow_band_names, load_filter
 from ..photometry import C_ANGSTROM_PER_S
+from ..vocabulary import DEFAULT_VOCABULARY
 from .jpas_archive import (
     FILTER_TABLES,
     ColumnIndex,
@@ -34,7 +35,7 @@ __all__ = ["CatalogueLayout", "JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "ARCH
 log = logging.getLogger(__name__)
 
 JPAS_CATALOGUE_BANDS = jpas_narrow_band_names() + ["iSDSS"]
-LEGACY_MAGNITUDES = ("MAG_G", "MAG_R", "MAG_Z", "MAG_W1", "MAG_W2")
+LEGACY_MAGNITUDES = tuple(DEFAULT_VOCABULARY.legacy_magnitudes.values())  # MAG_G … MAG_W2
 # CEFCA archive data model: FLUX_* arrays in 1e-19 erg s⁻¹ cm⁻² Å⁻¹, FLUX_RELERR_* = σ_f/f,
 # MAG_* AB; used for array columns that declare no unit (TAP CSV exports).
 ARCHIVE_FLUX_UNIT = BandUnit("flambda", 1e-19, "the CEFCA archive data model (1e-19 erg/(s cm2 Angstrom))")
