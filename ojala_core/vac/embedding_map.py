@@ -1,62 +1,60 @@
-"""The 2-D UMAP map of VAC object embeddings: fitted once on a subsample, applied to every object.
+"""The 2-D map of object embeddings: UMAP fitted once on a bounded sample, every other object placed by kNN.
 
-Stored with the VAC (``UMAP_X``/``UMAP_Y`` columns, the fitted reducer in ``umap.pkl``)
-so the dashboard never recomputes it. Not for similarity search (see `similarity`).
+The sample's embeddings and 2-D coordinates are plain arrays (no pickled reducer): an object
+is placed at the inverse-distance-weighted mean of the map positions of its `MAP_NEIGHBOURS`
+nearest sample objects in embedding space, which is linear in N, runs per partition and gives
+the same bytes for the same inputs. Not for similarity search (see `similarity`).
 """
 from __future__ import annotations
 
-import pickle
 import warnings
 
 import numpy as np
-from tqdm import tqdm
 
-from ..io.files import atomic_path
-
-__all__ = ["fit_embedding_map", "save_reducer", "UMAP_FIT_ROWS"]
+__all__ = ["fit_map_sample", "place_on_map", "UMAP_FIT_ROWS", "MAP_NEIGHBOURS"]
 
 UMAP_FIT_ROWS = 20_000
-_TRANSFORM_BATCH = 50_000
+MAP_NEIGHBOURS = 10
 
 
-def fit_embedding_map(embeddings, fit_rows=UMAP_FIT_ROWS, seed=42, n_neighbors=15):
-    """UMAP coordinates of every finite embedding row.
+def fit_map_sample(sample, seed=42, n_neighbors=15) -> np.ndarray:
+    """UMAP coordinates (m, 2) float32 of `sample` (m, d), every row finite; fixed by `seed`.
+
+    With `random_state` umap-learn runs single-threaded and gives the same bytes for the same
+    sample (checked in tests/test_scale.py). Fewer than 3 rows: all at the origin.
+    """
+    sample = np.asarray(sample, dtype=np.float32)
+    if len(sample) < 3:
+        return np.zeros((len(sample), 2), dtype=np.float32)
+    import umap
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(sample) - 1), min_dist=0.1,
+                        random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")            # 'n_jobs overridden by random_state', spectral init notes
+        return reducer.fit_transform(sample).astype(np.float32)
+
+
+def place_on_map(sample_coords, neighbours, distances) -> np.ndarray:
+    """Map positions (n, 2) from the nearest sample objects of each object.
 
     Parameters
     ----------
-    embeddings : ndarray (n, d); rows with NaN (unpredicted objects) get NaN coordinates.
-    fit_rows : the reducer is fitted on at most this many random rows, then every other
-        row is placed with ``transform`` (so the map of a large VAC costs one fit).
-    seed : fixes the subsample and UMAP's randomness (same VAC, same map).
+    sample_coords : (m, 2) map coordinates of the sample.
+    neighbours : (n, k) indices into the sample (-1: none found), nearest first.
+    distances : (n, k) embedding-space distances to them (same units as the embeddings).
 
-    Returns
-    -------
-    coords : ndarray (n, 2) float32
-    reducer : the fitted ``umap.UMAP`` (None when fewer than 3 rows are finite)
+    An object at distance 0 from a sample object (the sample itself) gets that object's position.
     """
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    coords = np.full((len(embeddings), 2), np.nan, dtype=np.float32)
-    finite = np.flatnonzero(np.isfinite(embeddings).all(axis=1))
-    if len(finite) < 3:
-        return coords, None
-    import umap
-
-    rng = np.random.default_rng(seed)
-    fit = np.sort(rng.choice(finite, size=min(fit_rows, len(finite)), replace=False))
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(fit) - 1), min_dist=0.1,
-                        random_state=seed, transform_seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")            # 'n_jobs overridden by random_state', spectral init notes
-        coords[fit] = reducer.fit_transform(embeddings[fit])
-        rest = np.setdiff1d(finite, fit)
-        for start in tqdm(range(0, len(rest), _TRANSFORM_BATCH), desc="umap", unit="batch", disable=len(rest) == 0):
-            rows = rest[start:start + _TRANSFORM_BATCH]
-            coords[rows] = reducer.transform(embeddings[rows])
-    return coords, reducer
-
-
-def save_reducer(reducer, path):
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            pickle.dump(reducer, fh)
-
+    neighbours = np.asarray(neighbours)
+    distances = np.asarray(distances, dtype=np.float64)
+    found = neighbours >= 0
+    weights = np.where(found, 1.0 / np.maximum(distances, 1e-12), 0.0)
+    exact = found[:, 0] & (distances[:, 0] <= 1e-12)
+    weights[exact] = 0.0
+    weights[exact, 0] = 1.0
+    coords = sample_coords[np.where(found, neighbours, 0)].astype(np.float64)     # (n, k, 2)
+    total = weights.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        placed = (weights[..., None] * coords).sum(axis=1) / total
+    return placed.astype(np.float32)

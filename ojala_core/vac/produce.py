@@ -10,6 +10,7 @@ Not for reports (see `ojala_core.validation`).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import time
@@ -28,9 +29,10 @@ from ..model.pretrained import Ojala
 from ..tokens import catalogue_tokens
 from ..vocabulary import CLASS, DEFAULT_VOCABULARY
 from .columns import derived_columns
-from .embedding_map import UMAP_FIT_ROWS, fit_embedding_map, save_reducer
+from .embedding_map import MAP_NEIGHBOURS, UMAP_FIT_ROWS
 from .export import export_table
-from .similarity import OUTLIER_K, EmbeddingIndex, load_embeddings
+from .reference import EmbeddingReference, load_model_reference, load_reference, partition_columns
+from .similarity import NPROBE, OUTLIER_K, EmbeddingIndex, make_index, training_rows
 
 __all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
 
@@ -86,16 +88,15 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     if summary["rows"] == 0:
         raise InputError(f"{catalogue}: the catalogue is empty")
     parts = [{k: r[k] for k in ("path", "rows", "first_row", "source", "band_units")} for r in results]
-    _final_pass(out_dir, parts, umap_fit_rows, seed, fits)
+    final = _final_pass(out_dir, parts, model_dir, umap_fit_rows, seed, fits,
+                        None if len(files) == 1 and scheduler is None else scheduler or "local")
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
                 "jpas_filters": None if jpas_filters is None else str(jpas_filters), "flags_threshold": flags_threshold,
                 "targets": vac_targets(_load_model(str(model_dir))),
                 "embedding_dim": int(np.load(out_dir / "embeddings" / "part-00000.npy", mmap_mode="r").shape[1]),
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
                 "scheduler": scheduler, "fits": bool(fits),
-                "outlier_score": f"distance to the {OUTLIER_K}th nearest neighbour in embedding space",
-                "umap": {"fit_rows": umap_fit_rows, "seed": seed, "reducer": "umap.pkl"},
-                "similarity_index": "similarity.faiss (exact L2; rows in similarity_rows.npy)",
+                **final,
                 "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / "manifest.json", manifest)
     return manifest
@@ -225,27 +226,111 @@ def _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, par
     write_parquet(part, out)
 
 
-def _final_pass(out_dir: Path, parts: list, umap_fit_rows: int, seed: int, fits: bool):
-    """Over all embeddings: FAISS index, OUTLIER_SCORE, UMAP_X/UMAP_Y; then FITS copies if asked."""
-    import faiss
+def _final_pass(out_dir: Path, parts: list, model_dir, umap_fit_rows: int, seed: int, fits: bool,
+                scheduler=None) -> dict:
+    """OUTLIER_SCORE, UMAP_X/UMAP_Y and the similarity index, in three stages whose cost grows linearly with N.
 
-    embeddings = load_embeddings(out_dir)
-    index = EmbeddingIndex(embeddings)
-    scores = index.outlier_scores(embeddings)
-    coords, reducer = fit_embedding_map(embeddings, umap_fit_rows, seed)
-    with atomic_path(out_dir / "similarity.faiss") as tmp:
-        faiss.write_index(index.index, str(tmp))
-    with atomic_path(out_dir / "similarity_rows.npy") as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, index.rows)
-    if reducer is not None:
-        save_reducer(reducer, out_dir / "umap.pkl")
-    for part in tqdm(parts, desc="vac final pass", unit="part", disable=len(parts) < 2):
-        path = out_dir / part["path"]
-        frame = pd.read_parquet(path)
-        rows = frame["EMBEDDING_ROW"].to_numpy()
-        frame["OUTLIER_SCORE"] = scores[rows]
-        frame["UMAP_X"], frame["UMAP_Y"] = coords[rows, 0], coords[rows, 1]
-        write_parquet(path, frame, row_group_size=ROW_GROUP_ROWS)
-        if fits:
-            export_table(frame, out_dir / "fits" / (path.stem + ".fits"), "fits")
+    (1) count the finite embeddings of each partition; (2) one task: train the VAC's FAISS index on
+    a seeded sample, add every partition, and (when the model has no reference set) fit the map on
+    a seeded sample of at most `umap_fit_rows` objects; (3) per partition: its columns from the
+    reference (`reference.partition_columns`), written once more with FITS copies if asked.
+    Each stage runs as Dask tasks when `scheduler` is given (``"local"`` or an address).
+    Returns the manifest entries that say how the columns were made.
+    """
+    emb_paths = [str(out_dir / "embeddings" / (Path(p["path"]).stem + ".npy")) for p in parts]
+    reference = load_model_reference(model_dir)
+    own_map = reference is None
+    ref_dir = str(out_dir / "map") if own_map else str(reference)
+    with _final_pass_client(scheduler) as run:
+        counts = run(_finite_count, [(p,) for p in emb_paths])
+        index_about, = run(_index_and_map, [(str(out_dir), emb_paths, [p["first_row"] for p in parts], counts,
+                                              seed, umap_fit_rows if own_map else 0)])
+        run(_finish_partition, [(str(out_dir), p["path"], e, ref_dir, own_map, fits) for p, e in zip(parts, emb_paths)])
+    (out_dir / "umap.pkl").unlink(missing_ok=True)          # older VACs: a pickle nobody should load
+    about = "the VAC itself (the model has no reference set; see 'ojala index')" if own_map else \
+        f"the model's reference set {reference} ({int(np.load(Path(ref_dir) / 'umap.npy', mmap_mode='r').shape[0])} " \
+        "training objects)"
+    return {"outlier_score": f"distance to the {OUTLIER_K}th nearest object of {about} in embedding space",
+            "reference": None if own_map else str(reference),
+            "umap": {"sample": "map/ of this VAC" if own_map else str(reference), "fit_rows": umap_fit_rows,
+                     "seed": seed,
+                     "placement": f"inverse-distance mean of the {MAP_NEIGHBOURS} nearest sample objects"},
+            "similarity_index": index_about}
+
+
+@contextlib.contextmanager
+def _final_pass_client(scheduler):
+    """A function run(fn, list of argument tuples) -> results: in this process, or as Dask tasks."""
+    if scheduler is None:
+        yield lambda fn, calls: [fn(*args) for args in tqdm(calls, desc=f"vac {fn.__name__.strip('_')}",
+                                                             unit="task", disable=len(calls) < 2)]
+        return
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+        if scheduler == "local" else None
+    with Client(cluster if cluster is not None else scheduler) as client:
+        yield lambda fn, calls: client.gather([client.submit(fn, *args, pure=False) for args in calls])
+    if cluster is not None:
+        cluster.close()
+
+
+def _finite_count(emb_path) -> int:
+    return int(np.isfinite(np.load(emb_path, mmap_mode="r")).all(axis=1).sum())
+
+
+def _sample(emb_paths, counts, size, seed) -> np.ndarray:
+    """`size` finite embeddings drawn without replacement (seeded) from all partitions, one partition at a time."""
+    total = int(sum(counts))
+    picks = np.sort(np.random.default_rng(seed).choice(total, min(size, total), replace=False))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    chunks = []
+    for k, path in enumerate(emb_paths):
+        local = picks[(picks >= offsets[k]) & (picks < offsets[k + 1])] - offsets[k]
+        if len(local):
+            embedding = np.load(path, mmap_mode="r")
+            chunks.append(np.asarray(embedding[np.flatnonzero(np.isfinite(embedding).all(axis=1))[local]]))
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def _index_and_map(out_dir, emb_paths, first_rows, counts, seed, map_rows) -> str:
+    """One task: similarity.faiss over every finite embedding, and map/ when `map_rows` > 0."""
+    out_dir = Path(out_dir)
+    dim = int(np.load(emb_paths[0], mmap_mode="r").shape[1])
+    index = make_index(dim, int(sum(counts)), seed=seed)
+    if not index.is_trained:
+        index.train(_sample(emb_paths, counts, training_rows(index), seed))
+
+    def finite_parts():
+        for path, first in zip(emb_paths, first_rows):
+            embedding = np.load(path)
+            rows = np.flatnonzero(np.isfinite(embedding).all(axis=1))
+            yield first + rows, embedding[rows]
+
+    vac_index = EmbeddingIndex.from_parts(index, finite_parts())
+    vac_index.save(out_dir)
+    if map_rows > 0:
+        EmbeddingReference.fit(_sample(emb_paths, counts, map_rows, seed), seed).save(
+            out_dir / "map", {"source": "this VAC", "seed": seed})
+    kind = f"IVF-Flat, {index.nlist} lists, {NPROBE} probed" if hasattr(index, "nlist") else "exact L2"
+    return f"similarity.faiss ({kind}; EMBEDDING_ROW of each vector in similarity_rows.npy)"
+
+
+@functools.lru_cache(maxsize=2)
+def _vac_index(out_dir, stamp):
+    return EmbeddingIndex.load(out_dir)
+
+
+def _finish_partition(out_dir, part_path, emb_path, ref_dir, vac_outliers, fits):
+    """One task: a partition's OUTLIER_SCORE/UMAP_X/UMAP_Y from the reference (and the VAC index), written."""
+    out_dir = Path(out_dir)
+    path = out_dir / part_path
+    frame = pd.read_parquet(path)
+    vac_index = _vac_index(str(out_dir), (out_dir / "similarity.faiss").stat().st_mtime) if vac_outliers else None
+    columns = partition_columns(np.load(emb_path), frame["EMBEDDING_ROW"].to_numpy(), load_reference(ref_dir),
+                                vac_index)
+    for name, values in columns.items():
+        frame[name] = values
+    write_parquet(path, frame, row_group_size=ROW_GROUP_ROWS)
+    if fits:
+        export_table(frame, out_dir / "fits" / (path.stem + ".fits"), "fits")

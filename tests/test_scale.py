@@ -1,0 +1,141 @@
+"""Survey scale: approximate neighbours against exact search, the non-pickle map, the model's reference set,
+reproducible VACs and the same VAC from a 3-worker Dask cluster."""
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+
+from ojala_core.model.config import MODEL_PRESETS
+from ojala_core.model.pretrained import Ojala
+from ojala_core.model.tokenizer import Normalisation
+from ojala_core.vac.embedding_map import fit_map_sample, place_on_map
+from ojala_core.vac.produce import produce_vac
+from ojala_core.vac.reference import EmbeddingReference, build_reference
+from ojala_core.vac.similarity import EmbeddingIndex, make_index, recall_at_k
+from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
+
+# Neighbour-based columns of two VACs whose embeddings differ by float32 round-off (worker threads
+# against this process) or whose index is approximate: this share of rows must agree to 1e-3.
+ANN_AGREEMENT = 0.95
+
+
+def clustered_embeddings(n, dim=64, seed=0):
+    """Objects on a few low-dimensional clumps, like model embeddings (not an isotropic Gaussian)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (40, dim))
+    basis = rng.normal(0, 1, (40, 6, dim))
+    clump = rng.integers(0, 40, n)
+    return (centres[clump] + np.einsum("nk,nkd->nd", rng.normal(0, 1, (n, 6)), basis[clump])
+            + rng.normal(0, 0.05, (n, dim))).astype(np.float32)
+
+
+def test_ivf_index_recall_at_10_against_exact_search_is_at_least_095():
+    import faiss
+
+    vectors = clustered_embeddings(30_000)
+    approximate = EmbeddingIndex(vectors, exact_rows=1_000, seed=3)
+    assert hasattr(approximate.index, "nlist")                    # really approximate
+    exact = faiss.IndexFlatL2(vectors.shape[1])
+    exact.add(vectors)
+    assert recall_at_k(approximate.index, exact, vectors[::30], k=10) >= 0.95
+
+
+def test_approximate_outlier_scores_match_exact_ones_on_most_rows():
+    vectors = clustered_embeddings(20_000, seed=1)
+    vectors[5] += 50.0                                           # far from every clump
+    exact = EmbeddingIndex(vectors).outlier_scores(vectors)
+    approx = EmbeddingIndex(vectors, exact_rows=1_000).outlier_scores(vectors)
+    assert np.mean(np.isclose(approx, exact, rtol=1e-3)) >= ANN_AGREEMENT
+    assert np.argmax(approx) == 5
+
+
+def test_index_built_partition_by_partition_equals_the_one_built_at_once():
+    vectors = clustered_embeddings(3_000, seed=2)
+    index = make_index(vectors.shape[1], len(vectors))
+    parts = EmbeddingIndex.from_parts(index, [(np.arange(0, 1000), vectors[:1000]),
+                                              (np.arange(1000, 3000), vectors[1000:])])
+    at_once = EmbeddingIndex(vectors)
+    np.testing.assert_array_equal(parts.search(vectors[:50], 10)[0], at_once.search(vectors[:50], 10)[0])
+
+
+def test_map_fit_is_byte_identical_and_places_the_sample_on_itself():
+    sample = clustered_embeddings(600, seed=4)
+    coords = fit_map_sample(sample, seed=7)
+    assert coords.tobytes() == fit_map_sample(sample, seed=7).tobytes()
+    reference = EmbeddingReference(sample, coords)
+    found, dist = reference.index.search(sample, 10)
+    np.testing.assert_array_equal(place_on_map(coords, found, dist), coords)
+
+
+def test_placement_is_the_inverse_distance_mean_of_the_neighbours():
+    coords = np.array([[0.0, 0.0], [3.0, 6.0]], dtype=np.float32)
+    placed = place_on_map(coords, np.array([[0, 1]]), np.array([[1.0, 2.0]]))
+    np.testing.assert_allclose(placed, [[1.0, 2.0]])               # weights 1 and 1/2
+
+
+@pytest.fixture(scope="module")
+def model_with_reference(tiny_mocks, tmp_path_factory):
+    path = tmp_path_factory.mktemp("scalemodel") / "model"
+    train = pd.read_parquet(tiny_mocks[0] / "train.parquet")
+    Ojala(MODEL_PRESETS["tiny"], V, Normalisation.fit(train, V)).save_pretrained(path)
+    build_reference(path, tiny_mocks[0], rows=300, seed=5)
+    return path
+
+
+@pytest.fixture(scope="module")
+def split_catalogue(tiny_sky, tmp_path_factory):
+    cat = Table.read(tiny_sky / "jpas" / "jpas-catalogue.fits").to_pandas()
+    cat["MORPHTYPE"] = cat["MORPHTYPE"].str.decode("ascii")
+    folder = tmp_path_factory.mktemp("scalecat")
+    cat.to_parquet(folder / "jpas.parquet")
+    (folder / "parts").mkdir()
+    for k, start in enumerate(range(0, len(cat), 400)):
+        cat.iloc[start:start + 400].to_parquet(folder / "parts" / f"jpas-{k:03d}.parquet")
+    return folder
+
+
+def _vac(folder, manifest):
+    return pd.concat(pd.read_parquet(folder / p["path"]) for p in manifest["partitions"]).reset_index(drop=True)
+
+
+def test_outlier_score_is_measured_against_the_models_reference_set(model_with_reference, split_catalogue, tmp_path):
+    manifest = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "vac", chunk_rows=400)
+    assert manifest["reference"] == str(model_with_reference / "reference")
+    assert not (tmp_path / "vac" / "map").exists() and not (tmp_path / "vac" / "umap.pkl").exists()
+    vac = _vac(tmp_path / "vac", manifest)
+    embeddings = np.concatenate([np.load(p) for p in sorted((tmp_path / "vac" / "embeddings").glob("*.npy"))])
+    reference = np.load(model_with_reference / "reference" / "embeddings.npy")
+    row = int(vac["OUTLIER_SCORE"].first_valid_index())
+    tenth = np.sort(np.sqrt(((reference - embeddings[row]) ** 2).sum(axis=1)))[9]
+    assert vac.loc[row, "OUTLIER_SCORE"] == pytest.approx(tenth, rel=1e-4)
+    coords = np.load(model_with_reference / "reference" / "umap.npy")
+    inside = vac[["UMAP_X", "UMAP_Y"]].dropna()
+    assert (inside.min() >= coords.min(axis=0) - 1e-4).all() and (inside.max() <= coords.max(axis=0) + 1e-4).all()
+
+
+def test_same_seed_gives_byte_identical_vac_without_a_reference_set(tiny_mocks, split_catalogue, tmp_path):
+    model = tmp_path / "model"                                  # a model without a reference set
+    train = pd.read_parquet(tiny_mocks[0] / "train.parquet")
+    Ojala(MODEL_PRESETS["tiny"], V, Normalisation.fit(train, V)).save_pretrained(model)
+    first = produce_vac(model, split_catalogue / "jpas.parquet", tmp_path / "a", chunk_rows=400, umap_fit_rows=500)
+    again = produce_vac(model, split_catalogue / "jpas.parquet", tmp_path / "b", chunk_rows=400, umap_fit_rows=500)
+    assert first["reference"] is None and "VAC itself" in first["outlier_score"]
+    assert (tmp_path / "a" / "map" / "umap.npy").exists()
+    for p, q in zip(first["partitions"], again["partitions"]):
+        assert (tmp_path / "a" / p["path"]).read_bytes() == (tmp_path / "b" / q["path"]).read_bytes()
+
+
+def test_a_3_worker_dask_cluster_gives_the_same_vac(model_with_reference, split_catalogue, tmp_path):
+    from dask.distributed import LocalCluster
+
+    single = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "a", chunk_rows=400)
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        dasked = produce_vac(model_with_reference, split_catalogue / "parts", tmp_path / "c",
+                             scheduler=cluster.scheduler_address)
+    a, c = _vac(tmp_path / "a", single), _vac(tmp_path / "c", dasked)
+    neighbour_columns = ["OUTLIER_SCORE", "UMAP_X", "UMAP_Y"]
+    pd.testing.assert_frame_equal(a.drop(columns=neighbour_columns), c.drop(columns=neighbour_columns), rtol=1e-4)
+    for name in neighbour_columns:
+        close = np.isclose(a[name], c[name], rtol=1e-3, atol=1e-3, equal_nan=True)
+        assert close.mean() >= ANN_AGREEMENT, name
+    assert dasked["scheduler"] == cluster.scheduler_address
