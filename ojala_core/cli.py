@@ -8,6 +8,7 @@ imports them.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import time
@@ -38,8 +39,8 @@ def _cmd_sky_qa(args):
 
 
 def _cmd_mocks(args):
-    import glob
-
+    from .io.desi import RedshiftCuts, expand_paths
+    from .io.tables import InputError
     from .mocks.build import MockInputs, build_mocks
     from .mocks.qa import mocks_qa
 
@@ -50,12 +51,15 @@ def _cmd_mocks(args):
         missing = [f"--{n.replace('_', '-')}" for n in ("desi_zcat", "desi_spectra", "jpas")
                    if not getattr(args, n)]
         if missing:
-            raise ValueError(f"give --sky DIR, or the real files: missing {', '.join(missing)}")
-        spectra = sorted(p for pattern in args.desi_spectra for p in glob.glob(pattern))
+            raise InputError(f"give --sky DIR, or the real files: missing {', '.join(missing)}")
+        spectra = expand_paths(args.desi_spectra)
         inputs = MockInputs(desi_zcatalog=args.desi_zcat, desi_spectra=spectra, jpas_catalogue=args.jpas,
                             desi_fastspec=args.desi_fastspec, desi_cigale=args.desi_cigale,
                             desi_mws=args.desi_mws, desi_bhmass=args.desi_bhmass, jpas_prefix=args.prefix,
                             jpas_filters=args.jpas_filters, jpas_flags_threshold=args.jpas_flags_threshold)
+    inputs.bh_estimator, inputs.mws_pipeline = args.desi_bh_estimator, args.desi_mws_pipeline
+    inputs.redshift_cuts = RedshiftCuts(min_deltachi2=args.desi_min_deltachi2,
+                                        fiberstatus_zero=args.desi_fiberstatus_zero, objtype_tgt=args.desi_objtype_tgt)
     t0 = time.time()
     manifest = build_mocks(inputs, args.out, seed=args.seed, radius_arcsec=args.radius)
     plot = mocks_qa(args.out)
@@ -94,8 +98,11 @@ def _cmd_vac(args):
     print(f"VAC in {args.out}: {s['rows']} rows in {len(manifest['partitions'])} partitions, "
           f"{s['predicted']} predicted; "
           f"flagged: duplicate id {s['duplicate_id']}, no photometry {s['no_photometry']}, < 50 bands "
-          f"{s['few_bands']}, no iSDSS {s['no_isdss']}; {s['masked_band_values']} non-detected band values "
-          f"masked; {manifest['seconds']:.0f} s")
+          f"{s['few_bands']}, no iSDSS {s['no_isdss']}, bad RA/DEC {s['bad_coordinates']}; "
+          f"{s['masked_band_values']} non-detected band values masked; {manifest['seconds']:.0f} s")
+    if manifest["reused_partitions"]:
+        print(f"resumed: reused {len(manifest['reused_partitions'])} finished partitions made from the same "
+              "catalogue, model and options")
 
 
 def _add_jpas_layout_arguments(p):
@@ -108,6 +115,30 @@ def _add_jpas_layout_arguments(p):
                    help=f"a band is missing where its SExtractor FLAGS >= N (default {DEFAULT_FLAGS_THRESHOLD}: "
                         "neighbours (1) and deblended (2) kept, saturated or worse dropped); MASK_FLAGS != 0 always "
                         "drops it")
+
+
+def _add_desi_arguments(p):
+    from .io.desi_vacs import DEFAULT_BH_ESTIMATOR, MWS_PIPELINES
+
+    files = "FILE"
+    p.add_argument("--desi-zcat", nargs="+", metavar=files,
+                   help="DESI redshift catalogue (zall-pix / zpix FITS; paths or quoted globs); ZCAT_PRIMARY rows")
+    p.add_argument("--desi-spectra", nargs="+", metavar=files, help="DESI coadd files (paths or quoted globs)")
+    p.add_argument("--desi-fastspec", nargs="+", metavar=files,
+                   help="FastSpecFit VAC (v3.0: e.g. 'fastspec-iron-main-*-nside1-hp*.fits')")
+    p.add_argument("--desi-cigale", nargs="+", metavar=files, help="CIGALE VAC (DR1 IronPhysProp)")
+    p.add_argument("--desi-mws", nargs="+", metavar=files, help="MWS VAC (DR1 mwsall, RVTAB)")
+    p.add_argument("--desi-bhmass", nargs="+", metavar=files, help="Mg II BH-mass VAC (HDU BHMASS)")
+    p.add_argument("--desi-bh-estimator", default=DEFAULT_BH_ESTIMATOR, metavar="NAME",
+                   help=f"Mg II mass column LOGMASS_NAME (default {DEFAULT_BH_ESTIMATOR})")
+    p.add_argument("--desi-mws-pipeline", choices=MWS_PIPELINES, default="rvspecfit",
+                   help="MWS stellar parameters from RVSpecfit (RVTAB, default) or FERRE (SPTAB, errors from COVAR)")
+    p.add_argument("--desi-min-deltachi2", type=float, default=None, metavar="X",
+                   help="good-z cut: no redshift/class label where DELTACHI2 < X (default: no cut)")
+    p.add_argument("--desi-fiberstatus-zero", action="store_true",
+                   help="good-z cut: no redshift/class label where COADD_FIBERSTATUS != 0")
+    p.add_argument("--desi-objtype-tgt", action="store_true",
+                   help="good-z cut: no redshift/class label where OBJTYPE != 'TGT'")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,12 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "test_real / jpas_unlabelled Parquet tables")
     p.add_argument("--sky", help="a sky folder made by 'ojala sky' (instead of the --desi-*/--jpas files)")
     p.add_argument("--out", required=True, help="output folder (MOCKDIR)")
-    p.add_argument("--desi-zcat", help="DESI redshift catalogue (zall/zpix FITS)")
-    p.add_argument("--desi-spectra", nargs="+", help="DESI coadd files (paths or quoted globs)")
-    p.add_argument("--desi-fastspec", help="FastSpecFit VAC")
-    p.add_argument("--desi-cigale", help="CIGALE (AGN/galaxy) VAC")
-    p.add_argument("--desi-mws", help="MWS stellar-parameter VAC")
-    p.add_argument("--desi-bhmass", help="Mg II BH-mass VAC")
+    _add_desi_arguments(p)
     p.add_argument("--jpas", help="J-PAS catalogue (CSV, FITS or Parquet)")
     p.add_argument("--prefix", default="APER_COR_3_0", help="J-PAS photometry prefix (APER_COR_3_0, AUTO, ...)")
     _add_jpas_layout_arguments(p)
@@ -191,14 +217,43 @@ def registered_commands() -> dict[str, str]:
     return {ep.name: ep.value for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name)}
 
 
+# What to do about an operating-system error, by errno.
+_OS_ADVICE = {errno.ENOSPC: "free some space or give an --out on another disk",
+              errno.EDQUOT: "free some space or give an --out on another disk",
+              errno.ENOTDIR: "a path above it is a file, not a folder; give another --out",
+              errno.EISDIR: "it is a folder; give a file",
+              errno.EEXIST: "something is in the way; give another --out",
+              errno.EACCES: "check its permissions", errno.EPERM: "check its permissions",
+              errno.EROFS: "the disk is read-only; give an --out on a writable disk",
+              errno.ENOENT: "check the path"}
+
+
+def error_line(command: str, exc: BaseException) -> str:
+    """The one line ``ojala CMD: error: FILE[: column C][: row R]: what is wrong — what to do``."""
+    if isinstance(exc, OSError) and not isinstance(exc, ValueError):
+        where = exc.filename if exc.filename is not None else "output"
+        what = exc.strerror or str(exc)
+        text = f"{where}: {what}"
+        advice = _OS_ADVICE.get(exc.errno)
+        if advice:
+            text += f" — {advice}"
+    else:
+        text = str(exc)
+    return f"ojala {command}: error: " + " ".join(text.split())
+
+
 def main(argv=None) -> int:
+    from .io.tables import InputError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        print(f"ojala {args.command}: error: {exc}", file=sys.stderr)
+    # Bad input (InputError, raised at the readers' edges) and the operating system's refusals
+    # (full disk, a file where a folder should be); anything else is a bug and keeps its traceback.
+    except (InputError, OSError) as exc:
+        print(error_line(args.command, exc), file=sys.stderr)
         return 2
     return 0
 

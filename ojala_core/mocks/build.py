@@ -20,8 +20,18 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..filters import load_filter
-from ..io.desi import iter_coadd_files, read_redshift_catalogue, read_vac
-from ..io.files import atomic_path, write_json, write_parquet
+from ..io.desi import (
+    Footprint,
+    RedshiftCuts,
+    check_coadd_file,
+    coadd_targetids,
+    expand_paths,
+    iter_coadd_files,
+    primary_coadd_rows,
+    read_redshift_catalogue,
+)
+from ..io.desi_vacs import DEFAULT_BH_ESTIMATOR, read_vac
+from ..io.files import atomic_path, check_output_folder, file_identity, remove_stale_partials, write_json, write_parquet
 from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, read_jpas_catalogue
 from ..io.tables import InputError
 from ..photometry import C_ANGSTROM_PER_S, ab_magnitude
@@ -44,15 +54,23 @@ _I_PIVOT = load_filter("iSDSS").pivot_wavelength
 
 @dataclass
 class MockInputs:
-    """Paths of the DESI and J-PAS files a mock build reads (real or synthetic-sky files)."""
+    """Paths of the DESI and J-PAS files a mock build reads (real or synthetic-sky files).
 
-    desi_zcatalog: str
+    Every ``desi_*`` input is a path, a glob, or a list of them (FastSpecFit v3.0 ships 24
+    ``nside1-hpNN`` files); `redshift_cuts` are optional DESI good-z cuts and `bh_estimator` the
+    Mg II VAC's mass column (``LOGMASS_{bh_estimator}``); `mws_pipeline` picks the MWS parameters.
+    """
+
+    desi_zcatalog: str | list
     desi_spectra: list
     jpas_catalogue: str
-    desi_fastspec: str | None = None
-    desi_cigale: str | None = None
-    desi_mws: str | None = None
-    desi_bhmass: str | None = None
+    desi_fastspec: str | list | None = None
+    desi_cigale: str | list | None = None
+    desi_mws: str | list | None = None
+    desi_bhmass: str | list | None = None
+    redshift_cuts: RedshiftCuts = field(default_factory=RedshiftCuts)
+    bh_estimator: str = DEFAULT_BH_ESTIMATOR
+    mws_pipeline: str = "rvspecfit"          # or "ferre" (SPTAB, errors from COVAR)
     jpas_prefix: str = "APER_COR_3_0"
     jpas_filters: str | None = None          # filter table of archive array columns (see io.jpas)
     jpas_flags_threshold: int = DEFAULT_FLAGS_THRESHOLD
@@ -81,10 +99,17 @@ def _nb_matrix(frame, suffix=""):
     return frame[[f"{b}{suffix}" for b in _NB]].to_numpy(float)
 
 
-def _part_rows(block, zcat_index, zcat, matched, real, vacs, error_model, photometry, rng):
-    """Token rows of the DESI targets in one coadd file (train and test_synth)."""
+def _part_rows(block, zcat_index, zcat, matched, real, vacs, error_model, photometry, rng, dropped):
+    """Token rows of the DESI targets in one coadd file (train and test_synth); `dropped` counts the others."""
     rows = zcat_index.reindex(block.targetid).to_numpy()
-    keep = np.isfinite(rows)
+    keep = primary_coadd_rows(block, zcat, rows)
+    dropped["spectra"] += len(keep)
+    dropped["not_in_redshift_catalogue"] += int((~np.isfinite(rows)).sum())
+    dropped["not_primary_coadd"] += int((np.isfinite(rows) & ~keep).sum())
+    nan_spectrum = np.zeros(len(keep), dtype=bool)
+    for _, flux, ivar in block.cameras.values():
+        nan_spectrum |= (~np.isfinite(flux) & (ivar != 0)).any(axis=1)
+    dropped["nan_spectra"] += int(nan_spectrum.sum())
     if not keep.any():
         return None
     rows = rows[keep].astype(int)
@@ -133,7 +158,10 @@ def _part_rows(block, zcat_index, zcat, matched, real, vacs, error_model, photom
     table["MORPHTYPE"] = z["MORPHTYPE"].to_numpy() if "MORPHTYPE" in z else None
     table.update(labels)
     frame = pd.DataFrame(table)
-    return frame[usable & (np.isfinite(err).sum(axis=1) >= MIN_NB_OBSERVED)]
+    few = np.isfinite(err).sum(axis=1) < MIN_NB_OBSERVED
+    dropped["no_synthetic_photometry"] += int((~usable).sum())
+    dropped["few_bands"] += int((usable & few).sum())
+    return frame[usable & ~few]
 
 
 def _write_concatenated(parts, path, select=None):
@@ -167,15 +195,20 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
         Cross-match radius J-PAS × DESI.
     """
     out_dir = Path(out_dir)
+    check_output_folder(out_dir)
     parts_dir = out_dir / "parts"
-    parts_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     jpas = read_jpas_catalogue(inputs.jpas_catalogue, prefix=inputs.jpas_prefix, filters=inputs.jpas_filters,
                                flags_threshold=inputs.jpas_flags_threshold)
     n_read = len(jpas)
     jpas = jpas[(jpas["N_NB_OBSERVED"] >= MIN_NB_OBSERVED) & (jpas["FNU_iSDSS"] > 0)].reset_index(drop=True)
     real = catalogue_tokens(jpas)
-    zcat = read_redshift_catalogue(inputs.desi_zcatalog)
+    # The zall table holds every DR1 target: keep those of the coadds given (the training set) and
+    # those in the J-PAS footprint plus the match radius (the cross-match).
+    zcat_counts = {}
+    zcat = read_redshift_catalogue(inputs.desi_zcatalog, footprint=Footprint.around(real["RA"], real["DEC"],
+                                   radius_arcsec), cuts=inputs.redshift_cuts, counts=zcat_counts,
+                                   targetids=coadd_targetids(sorted(inputs.desi_spectra)))
     j_idx, d_idx, sep = crossmatch(real["RA"], real["DEC"], zcat["TARGET_RA"], zcat["TARGET_DEC"], radius_arcsec)
     matched = pd.Series(j_idx, index=zcat["TARGETID"].to_numpy()[d_idx])
     log.info("J-PAS %d objects (%d with >= %d NB), DESI %d, matched %d",
@@ -183,25 +216,46 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
     wavelength = np.array([VOCAB[b].pivot_wavelength for b in _NB])
     error_model = RealErrorModel(_nb_matrix(real), _nb_matrix(real, "_ERR"), real["MAG_i"].to_numpy(),
                                  real["MAG_i_ERR"].to_numpy(), wavelength)
-    vacs = {}
+    vacs, label_gates = {}, {}
     for kind, path in (("fastspec", inputs.desi_fastspec), ("cigale", inputs.desi_cigale),
                        ("mws", inputs.desi_mws), ("bhmass", inputs.desi_bhmass)):
         if path:
-            vacs[kind] = read_vac(path, kind).set_index("TARGETID")
+            label_gates[kind] = {}
+            vacs[kind] = read_vac(path, kind, primary=zcat, counts=label_gates[kind],
+                                  bh_estimator=inputs.bh_estimator,
+                                  mws_pipeline=inputs.mws_pipeline).set_index("TARGETID")
     zcat_index = pd.Series(np.arange(len(zcat)), index=zcat["TARGETID"].to_numpy())
     photometry = CoaddPhotometry()
 
     spectra = sorted(inputs.desi_spectra)
     if not spectra:
-        raise InputError("no DESI coadd spectra files given")
+        raise InputError("no DESI coadd spectra files given — give --desi-spectra FILES (or --sky DIR)")
+    for path in spectra:
+        check_coadd_file(path)
+    # Everything above only reads; from here on out_dir is written.
+    run = _run_record(inputs, spectra, seed, radius_arcsec)
+    _start_or_resume(parts_dir, run)
     part_paths = [parts_dir / f"{i:05d}-{Path(p).stem}.parquet" for i, p in enumerate(spectra)]
-    todo = [i for i, p in enumerate(part_paths) if not p.exists()]
+    records = [p.with_suffix(".json") for p in part_paths]
+    made_from = [{"run": run["sha256"], "spectra": file_identity(p)} for p in spectra]
+    done = {i: _read_json(r) for i, r in enumerate(records) if part_paths[i].exists() and r.exists()}
+    done = {i: r for i, r in done.items() if r is not None and r.get("made_from") == made_from[i]}
+    todo = [i for i in range(len(spectra)) if i not in done]
+    if done:
+        log.warning("%s: reused %d finished part(s) made from the same inputs and options", parts_dir, len(done))
     with tqdm(total=len(spectra), initial=len(spectra) - len(todo), unit="file", desc="mocks") as bar:
         for i, block in zip(todo, iter_coadd_files([spectra[i] for i in todo])):
             rng = np.random.default_rng([seed, i])
-            frame = _part_rows(block, zcat_index, zcat, matched, real, vacs, error_model, photometry, rng)
+            dropped = dict.fromkeys(_DROP_REASONS, 0)
+            frame = _part_rows(block, zcat_index, zcat, matched, real, vacs, error_model, photometry, rng, dropped)
+            records[i].unlink(missing_ok=True)
             write_parquet(part_paths[i], frame if frame is not None else pd.DataFrame())
+            done[i] = {"made_from": made_from[i], "dropped": dropped}
+            write_json(records[i], done[i])      # last: a part without its record is made again
+            if dropped["nan_spectra"]:
+                log.warning("%s: %d spectra hold NaN fluxes in unmasked pixels", spectra[i], dropped["nan_spectra"])
             bar.update(1)
+    dropped = {k: sum(done[i]["dropped"].get(k, 0) for i in done) for k in _DROP_REASONS}
 
     parts = [p for p in part_paths if pq.ParquetFile(p).metadata.num_rows > 0]
     n_train = _write_concatenated(parts, out_dir / "train.parquet",
@@ -239,11 +293,61 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
                    "rows": pq.ParquetFile(out_dir / f"{s}.parquet").metadata.num_rows}
                   for s in MOCK_SPLITS],
         "counts_by_class": counts,
+        "redshift_catalogue": zcat_counts, "label_gates": label_gates,
+        "dropped_spectra": dropped, "reused_parts": len(spectra) - len(todo),
         "seconds": round(time.time() - t0, 1),
     }
     assert manifest["files"][0]["rows"] == n_train
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+_DROP_REASONS = ("spectra", "not_in_redshift_catalogue", "not_primary_coadd", "nan_spectra",
+                 "no_synthetic_photometry", "few_bands")
+_RUN_RECORD = "run.json"
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _run_record(inputs: MockInputs, spectra, seed, radius_arcsec) -> dict:
+    """What the parts are made from: identities of every input file, and the options (with their hash)."""
+    import hashlib
+
+    files = {k: ([file_identity(p) for p in expand_paths(v)] if v else None) for k, v in asdict(inputs).items()
+             if k in ("desi_zcatalog", "jpas_catalogue", "desi_fastspec", "desi_cigale", "desi_mws", "desi_bhmass")}
+    record = {"files": files, "spectra": [file_identity(p) for p in spectra],
+              "options": {"seed": seed, "radius_arcsec": radius_arcsec, "jpas_prefix": inputs.jpas_prefix,
+                          "jpas_filters": None if inputs.jpas_filters is None else str(inputs.jpas_filters),
+                          "jpas_flags_threshold": inputs.jpas_flags_threshold,
+                          "redshift_cuts": asdict(inputs.redshift_cuts), "bh_estimator": inputs.bh_estimator,
+                          "mws_pipeline": inputs.mws_pipeline}}
+    record["sha256"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return record
+
+
+def _start_or_resume(parts_dir: Path, run: dict):
+    """Refuse parts made from other inputs (another sky, another seed); remove stale temporary files."""
+    previous_path = parts_dir / _RUN_RECORD
+    previous = _read_json(previous_path) if previous_path.exists() else None
+    has_parts = parts_dir.is_dir() and any(parts_dir.glob("*.parquet"))
+    where = parts_dir.parent
+    if previous is None and has_parts:
+        raise InputError(f"{where}: holds mock parts without a record of what they were made from (an older "
+                         "'ojala mocks') — give a new --out, or delete the folder to start fresh")
+    if previous is not None and previous.get("sha256") != run["sha256"]:
+        differ = [k for k in ("files", "spectra", "options") if previous.get(k) != run[k]]
+        raise InputError(f"{where}: holds mocks made from other {' and '.join(differ) or 'inputs'} — give a new "
+                         "--out, or delete the folder to start fresh (a rerun with the same inputs resumes it)")
+    stale = remove_stale_partials(where)
+    if stale:
+        log.warning("%s: removed %d temporary file(s) left by an interrupted run", where, len(stale))
+    if previous is None:
+        write_json(previous_path, run)
 
 
 def _class_counts(frame):

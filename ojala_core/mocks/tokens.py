@@ -29,7 +29,8 @@ def label_tokens(zcat: pd.DataFrame, vacs: dict, isdss_flambda_1e17, vocabulary:
     zcat : DataFrame
         DESI redshift catalogue rows (TARGETID, Z, ZERR, ZWARN, SPECTYPE).
     vacs : dict
-        kind -> VAC DataFrame indexed by TARGETID (missing kinds allowed).
+        kind -> VAC DataFrame indexed by TARGETID, columns as `ojala_core.io.desi_vacs.read_vac`
+        names them (missing kinds allowed).
     isdss_flambda_1e17 : ndarray
         Synthetic iSDSS f_λ of each target's spectrum [1e-17 erg s⁻¹ cm⁻² Å⁻¹]
         (normalises the FastSpecFit continua, which are fibre quantities too).
@@ -50,9 +51,10 @@ def label_tokens(zcat: pd.DataFrame, vacs: dict, isdss_flambda_1e17, vocabulary:
         return vacs[kind][column].reindex(tid).to_numpy(float)
 
     galaxy = good_z & (spectype == "GALAXY")
-    for token, col in (("LOGM", "MASS_CG"), ("LOGSFR", "SFR_CG")):
-        out[token] = np.where(galaxy, lookup("cigale", col), np.nan)
-        out[f"{token}_ERR"] = np.where(galaxy, lookup("cigale", col.replace("_CG", "_ERR_CG")), np.nan)
+    # `read_vac` names the CIGALE, MWS and BH-mass outputs after the tokens they fill (any layout).
+    for token in ("LOGM", "LOGSFR"):
+        out[token] = np.where(galaxy, lookup("cigale", token), np.nan)
+        out[f"{token}_ERR"] = np.where(galaxy, lookup("cigale", f"{token}_ERR"), np.nan)
     # FastSpecFit columns are named by the line table's prefix: {LINE}_EW, {LINE}_CONT (+ _IVAR).
     for ln in lines_with_ew():
         value, err = _from_ivar(lookup("fastspec", f"{ln.name}_EW"), lookup("fastspec", f"{ln.name}_EW_IVAR"))
@@ -67,6 +69,6 @@ def label_tokens(zcat: pd.DataFrame, vacs: dict, isdss_flambda_1e17, vocabulary:
         out[token] = np.where(star, lookup("mws", token), np.nan)
         out[f"{token}_ERR"] = np.where(star, lookup("mws", f"{token}_ERR"), np.nan)
     qso = good_z & (spectype == "QSO")
-    out["LOG_MBH"] = np.where(qso, lookup("bhmass", "LOGMBH_MGII"), np.nan)
-    out["LOG_MBH_ERR"] = np.where(qso, lookup("bhmass", "LOGMBH_MGII_ERR"), np.nan)
+    out["LOG_MBH"] = np.where(qso, lookup("bhmass", "LOGMBH"), np.nan)
+    out["LOG_MBH_ERR"] = np.where(qso, lookup("bhmass", "LOGMBH_ERR"), np.nan)
     return out
