@@ -26,6 +26,7 @@ from ojala_core.io.desi import (
 from ojala_core.io.desi_vacs import read_vac
 from ojala_core.io.tables import InputError
 from ojala_core.mocks.build import MockInputs, build_mocks
+from ojala_core.mocks.tokens import label_tokens
 
 _spec = importlib.util.spec_from_file_location("make_desi_dr1_files",
                                                Path(__file__).parent / "data" / "make_desi_dr1_files.py")
@@ -151,6 +152,15 @@ def test_fastspecfit_healpix_files_by_glob_keep_only_the_primary_rows(zcat):
     assert fsf["TARGETID"].tolist() == [IDS["G1"], IDS["G2"]]
     assert fsf["HALPHA_EW"].tolist() == [50.0, 5.0]                           # G1 from main/dark, not 10 Å
     assert (counts["rows_read"], counts["not_primary"]) == (4, 2)              # G1 and G3 from main/bright
+
+
+def test_fastspecfit_continua_are_reddened_back_with_the_catalogues_ebv(zcat):
+    fsf = read_vac(str(OUT / "fastspec-iron-main-*-nside1-hp*.fits"), "fastspec", primary=zcat).set_index("TARGETID")
+    g1 = zcat[zcat["TARGETID"] == IDS["G1"]].reset_index(drop=True)       # Z = 0.1, EBV = 0.02
+    # Hand value: F99 (R_V 3.1) A/A_V = 0.655 at 6562.8 Å × 1.1, so A = 0.655 × 3.1 × 0.02 = 0.0406 mag.
+    reddened = label_tokens(g1, {"fastspec": fsf}, np.array([1.0]))["HALPHA_CONT"][0]
+    assert reddened == pytest.approx(2.0 * 10 ** (-0.4 * 0.0406), rel=1e-3)
+    assert label_tokens(g1.drop(columns="EBV"), {"fastspec": fsf}, np.array([1.0]))["HALPHA_CONT"][0] == 2.0
 
 
 def test_a_vac_of_no_known_layout_names_the_file_and_what_is_missing(tmp_path):

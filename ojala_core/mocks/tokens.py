@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..extinction import milky_way_transmission
 from ..lines import lines_with_ew
 from ..vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
@@ -21,13 +22,21 @@ def _from_ivar(value, ivar):
         return np.where(ok, value, np.nan), np.where(ok, 1.0 / np.sqrt(ivar), np.nan)
 
 
+def _reddening(line, zcat) -> np.ndarray:
+    """10^(-0.4 A) of the Milky Way at `line` observed at each target's Z (1 without an EBV column)."""
+    if "EBV" not in zcat:
+        return np.ones(len(zcat))
+    return milky_way_transmission(line.wavelength * (1 + zcat["Z"].to_numpy(float)), zcat["EBV"].to_numpy(float))
+
+
 def label_tokens(zcat: pd.DataFrame, vacs: dict, isdss_flambda_1e17, vocabulary: Vocabulary = DEFAULT_VOCABULARY):
     """Label tokens with errors for DESI targets (rows of `zcat`).
 
     Parameters
     ----------
     zcat : DataFrame
-        DESI redshift catalogue rows (TARGETID, Z, ZERR, ZWARN, SPECTYPE).
+        DESI redshift catalogue rows (TARGETID, Z, ZERR, ZWARN, SPECTYPE; EBV [mag] when present:
+        the FastSpecFit continua are then reddened back with `ojala_core.extinction`).
     vacs : dict
         kind -> VAC DataFrame indexed by TARGETID, columns as `ojala_core.io.desi_vacs.read_vac`
         names them (missing kinds allowed).
@@ -61,7 +70,9 @@ def label_tokens(zcat: pd.DataFrame, vacs: dict, isdss_flambda_1e17, vocabulary:
         out[ln.ew_token], out[f"{ln.ew_token}_ERR"] = np.where(galaxy, value, np.nan), np.where(galaxy, err, np.nan)
         if ln.owns_continuum:
             value, err = _from_ivar(lookup("fastspec", f"{ln.name}_CONT"), lookup("fastspec", f"{ln.name}_CONT_IVAR"))
-            scale = np.where(isdss_flambda_1e17 > 0, isdss_flambda_1e17, np.nan)
+            # FastSpecFit measures continua on the Milky-Way-dereddened spectrum; the iSDSS they are
+            # divided by is the raw coadd's, so redden them back at the observed wavelength (EBV given).
+            scale = np.where(isdss_flambda_1e17 > 0, isdss_flambda_1e17, np.nan) / _reddening(ln, zcat)
             out[ln.continuum_token] = np.where(galaxy & (value > 0), value / scale, np.nan)
             out[f"{ln.continuum_token}_ERR"] = np.where(galaxy & (value > 0), err / scale, np.nan)
     star = good_z & (spectype == "STAR")
