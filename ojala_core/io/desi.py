@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .tables import FITS_SUFFIXES, InputError, guarded_read, list_columns, open_fits, read_table
+from .tables import FITS_SUFFIXES, InputError, list_columns, open_fits, read_table
 
 __all__ = ["read_redshift_catalogue", "iter_coadd_files", "CoaddBlock", "LEGACY_FLUX_BANDS", "CoaddIndex",
            "Footprint", "RedshiftCuts", "expand_paths", "iter_table_chunks", "coadd_survey_program",

@@ -13,15 +13,29 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "write_fits_table", "write_parquet", "write_json", "count_rows"]
+__all__ = ["atomic_path", "write_fits_table", "write_parquet", "write_json", "count_rows", "remove_stale_partials",
+           "file_identity", "files_sha256", "check_output_folder"]
+
+_PARTIAL_SUFFIX = ".partial"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds.
+
+    The file gets the permissions of any newly created file (0666 less the user's umask):
+    `tempfile.mkstemp` alone would leave every output readable by its owner only.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_PARTIAL_SUFFIX, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -86,3 +100,43 @@ def count_rows(path) -> int:
     with fits.open(path, memmap=True) as hdul:
         table = next(h for h in hdul if isinstance(h, fits.BinTableHDU))
         return int(table.header["NAXIS2"])
+
+
+def remove_stale_partials(folder) -> list[Path]:
+    """Delete the temporary files (``.NAME.*.partial``) an interrupted job left under `folder`."""
+    folder = Path(folder)
+    stale = sorted(folder.rglob(f".*{_PARTIAL_SUFFIX}")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def file_identity(path) -> dict:
+    """What a file is, cheaply: resolved path, size [bytes] and modification time [ns]."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def files_sha256(paths) -> str:
+    """One SHA-256 over the bytes of `paths` (in the given order), e.g. a model's config.json + weights."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def check_output_folder(path, option="--out"):
+    """Refuse an output folder that is an existing file (before anything is written)."""
+    from .tables import InputError
+
+    path = Path(path)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent}: is a file, not a folder — give another {option}")
+            break

@@ -28,7 +28,7 @@ from .jpas_archive import (
     looks_like_array,
 )
 from .jpas_units import BandUnit, check_flux_errors, check_flux_scale, infer_flux_unit, parse_unit
-from .tables import InputError, _missing_message
+from .tables import InputError, _missing_message, check_numeric_columns
 
 __all__ = ["CatalogueLayout", "JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "ARCHIVE_FLUX_UNIT"]
 
@@ -253,6 +253,7 @@ class CatalogueLayout:
     def canonical(self, raw, offset=0) -> pd.DataFrame:
         """Canonical flat table of one raw chunk: f_λ [erg s⁻¹ cm⁻² Å⁻¹] or AB, absolute errors."""
         flat = self._flat_columns(raw, offset)
+        check_numeric_columns(flat, [c for c in flat if c.startswith(f"{self.prefix}_")], self.path, offset)
         first = self._readings is None
         if first:
             self._readings = self._fix_units(flat)
