@@ -14,6 +14,7 @@ def add_arguments(p):
 
 def run(args):
     from ojala_core.filters import FILTER_SOURCES
+    from ojala_core.io.tables import InputError
     from ojala_core.model.expand import expand_vocabulary
     from ojala_core.model.pretrained import Ojala
     from ojala_core.vocabulary import DEFAULT_VOCABULARY, Token
@@ -22,15 +23,15 @@ def run(args):
     for spec in args.token:
         if ":" not in spec:
             if spec not in DEFAULT_VOCABULARY:
-                raise ValueError(f"--token {spec}: not a token of the default vocabulary; give NAME:KIND[:FILTER]")
+                raise InputError(f"--token {spec}: not a token of the default vocabulary; give NAME:KIND[:FILTER]")
             tokens.append(DEFAULT_VOCABULARY[spec])
             continue
         name, kind, *rest = spec.split(":")
         if kind not in ("nb_flux", "magnitude", "regression"):
-            raise ValueError(f"--token {spec}: kind must be nb_flux, magnitude or regression")
+            raise InputError(f"--token {spec}: kind must be nb_flux, magnitude or regression")
         filt = rest[0] if rest else None
         if filt is not None and filt not in FILTER_SOURCES:
-            raise ValueError(f"--token {spec}: unknown filter '{filt}'; known: {', '.join(FILTER_SOURCES)}")
+            raise InputError(f"--token {spec}: unknown filter '{filt}'; known: {', '.join(FILTER_SOURCES)}")
         label = kind == "regression"       # a new label is a default target: the VAC and explorer predict it
         tokens.append(Token(name, kind, filter=filt, narrow=kind == "nb_flux", is_label=label, is_target=label))
     model = expand_vocabulary(Ojala.from_pretrained(args.model), tokens)

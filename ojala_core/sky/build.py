@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..io.files import count_rows, write_fits_table, write_json, write_parquet
+from ..io.tables import InputError
 from ..photometry import MAG_PER_LN_FLUX, ab_from_nanomaggies
 from .desi import LEGACY_BANDS
 from .galaxies import import_bagpipes
@@ -83,7 +84,7 @@ def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -
         Processes generating shards in parallel.
     """
     if preset not in PRESETS:
-        raise ValueError(f"unknown sky preset '{preset}'; choose from {', '.join(PRESETS)}")
+        raise InputError(f"unknown sky preset '{preset}'; choose from {', '.join(PRESETS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_resume_compatible(out_dir, preset, seed)
@@ -143,7 +144,7 @@ def _check_resume_compatible(out_dir: Path, preset: str, seed: int):
     if plan.exists():
         previous = json.loads(plan.read_text())
         if (previous["preset"], previous["seed"]) != (preset, seed):
-            raise ValueError(
+            raise InputError(
                 f"{out_dir} holds a sky built with preset={previous['preset']} seed={previous['seed']}; "
                 f"refusing to mix it with preset={preset} seed={seed} (use another --out)")
 

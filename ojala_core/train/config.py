@@ -8,6 +8,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..io.tables import InputError
+
 __all__ = ["TrainConfig"]
 
 
@@ -43,7 +45,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"{path}: unknown training options {sorted(unknown)}; known: {sorted(known)}")
+            raise InputError(f"{path}: unknown training options {sorted(unknown)}; known: {sorted(known)}")
         return cls(**data)
 
     def to_dict(self) -> dict:

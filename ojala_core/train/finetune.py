@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..io.tables import InputError
 from ..model.inference import predict
 from ..model.pretrained import FineTunedHead, Ojala
 from .losses import gaussian_nll
@@ -35,7 +36,7 @@ def finetune_head(model: Ojala, frame: pd.DataFrame, target: str, steps: int = 2
     """
     rows = frame[np.isfinite(pd.to_numeric(frame[target], errors="coerce"))]
     if len(rows) < 10:
-        raise ValueError(f"only {len(rows)} objects have '{target}': too few to fine-tune a head")
+        raise InputError(f"only {len(rows)} objects have '{target}': too few to fine-tune a head")
     _, embedding = predict(model, rows, targets=[], batch_size=512)
     ok = np.isfinite(embedding).all(1)
     y = rows[target].to_numpy(float)[ok]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.files import atomic_path, write_fits_table, write_parquet
+from ..io.tables import InputError
 from .columns import vac_units
 
 __all__ = ["export_table", "EXPORT_FORMATS"]
@@ -35,7 +36,7 @@ def export_table(frame: pd.DataFrame, path, fmt: str) -> Path:
             columns[name] = values.to_numpy()
         write_fits_table(path, columns, "OJALA_VAC", units=_fits_units(vac_units(frame.columns)))
     else:
-        raise ValueError(f"unknown export format '{fmt}' (choose from {sorted(EXPORT_FORMATS)})")
+        raise InputError(f"unknown export format '{fmt}' (choose from {sorted(EXPORT_FORMATS)})")
     return path
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import glob
+import json
+import logging
 import time
 from pathlib import Path
 
@@ -21,8 +23,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import __version__
-from ..io.files import atomic_path, write_json, write_parquet
+from ..io.files import (
+    atomic_path,
+    check_output_folder,
+    file_identity,
+    files_sha256,
+    remove_stale_partials,
+    write_json,
+    write_parquet,
+)
 from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, catalogue_ids, count_table_rows, iter_jpas_catalogue
+from ..io.jpas_layout import CatalogueLayout
 from ..io.tables import InputError
 from ..model.inference import predict
 from ..model.pretrained import Ojala
@@ -34,11 +45,18 @@ from .export import export_table
 from .reference import EmbeddingReference, load_model_reference, load_reference, partition_columns
 from .similarity import NPROBE, OUTLIER_K, EmbeddingIndex, make_index, training_rows
 
-__all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
+__all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD", "MIN_VAC_ROWS"]
+
+log = logging.getLogger(__name__)
 
 MIN_NB_FOR_GOOD = 50
 # Bit flags of QUALITY_FLAG: why a row was not predicted, or is predicted from less.
-QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDSS": 8}
+# BAD_COORDINATES: RA outside [0, 360) deg, |DEC| > 90 deg or not finite (still predicted: photometry is fine).
+QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDSS": 8, "BAD_COORDINATES": 16}
+# The UMAP map and the neighbour-based outlier score need a few objects.
+MIN_VAC_ROWS = 16
+# What a finished partition was made from: resume/part-NNNNN.json beside catalogue/ and embeddings/.
+RUN_RECORD = "run.json"
 _TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fit", ".csv")
 # Small row groups let the explorer read one object's full row without reading its partition.
 ROW_GROUP_ROWS = 4096
@@ -54,7 +72,7 @@ def catalogue_files(catalogue) -> list[Path]:
     else:
         files = sorted(Path(p) for p in glob.glob(str(catalogue)))
     if not files:
-        raise FileNotFoundError(f"{catalogue}: no catalogue file (CSV, FITS or Parquet) found")
+        raise InputError(f"{catalogue}: no catalogue file (CSV, FITS or Parquet) found — check the path or glob")
     return files
 
 
@@ -71,13 +89,28 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     a band is missing (see `ojala_core.io.jpas.read_jpas_catalogue`).
     """
     out_dir = Path(out_dir)
-    (out_dir / "catalogue").mkdir(parents=True, exist_ok=True)
-    (out_dir / "embeddings").mkdir(exist_ok=True)
+    check_output_folder(out_dir)
     files = catalogue_files(catalogue)
     t0 = time.time()
+    # Everything that can be refused is refused before anything is written to out_dir.
+    _load_model(str(model_dir))
+    for path in files:
+        CatalogueLayout(path, prefix, jpas_filters, id_column)
+    rows = sum(count_table_rows(f) for f in files)
+    if rows == 0:
+        raise InputError(f"{catalogue}: the catalogue is empty — give a catalogue with rows")
+    if rows < MIN_VAC_ROWS:
+        raise InputError(f"{catalogue}: {rows} rows; a VAC needs at least {MIN_VAC_ROWS} objects (its UMAP map and "
+                         "outlier scores compare each object with its neighbours) — give a larger catalogue")
+    streamed = len(files) == 1 and scheduler is None
+    run = _run_record(model_dir, files, dict(prefix=prefix, id_column=id_column, filters=_jsonable(jpas_filters),
+                                             flags_threshold=flags_threshold,
+                                             chunk_rows=chunk_rows if streamed else None))
+    _start_or_resume(out_dir, run)
     job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
-               out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold)
-    if len(files) == 1 and scheduler is None:
+               out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold, run=run["sha256"],
+               run_record=run)
+    if streamed:
         results = _stream_file(files[0], chunk_rows, job)
     else:
         results = _run_partitions_dask(files, scheduler or "local", job)
@@ -87,6 +120,10 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
             summary[key] += result["summary"][key]
     if summary["rows"] == 0:
         raise InputError(f"{catalogue}: the catalogue is empty")
+    reused = [r["path"] for r in results if r.get("reused")]
+    if reused:
+        log.warning("%s: reused %d finished partition(s) made from the same catalogue, model and options: %s",
+                    out_dir, len(reused), ", ".join(Path(p).stem for p in reused))
     parts = [{k: r[k] for k in ("path", "rows", "first_row", "source", "band_units")} for r in results]
     final = _final_pass(out_dir, parts, model_dir, umap_fit_rows, seed, fits,
                         None if len(files) == 1 and scheduler is None else scheduler or "local")
@@ -95,7 +132,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
                 "targets": vac_targets(_load_model(str(model_dir))),
                 "embedding_dim": int(np.load(out_dir / "embeddings" / "part-00000.npy", mmap_mode="r").shape[1]),
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
-                "scheduler": scheduler, "fits": bool(fits),
+                "scheduler": scheduler, "fits": bool(fits), "reused_partitions": reused,
                 **final,
                 "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / "manifest.json", manifest)
@@ -128,18 +165,24 @@ def _run_partitions_dask(files, scheduler, job) -> list[dict]:
     firsts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int)
     ids = np.concatenate([catalogue_ids(f, job["id_column"], int(o)) for f, o in zip(files, firsts)])
     duplicate = pd.Series(ids).duplicated().to_numpy()
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
-        if scheduler == "local" else None
-    with Client(cluster if cluster is not None else scheduler) as client:
-        futures = [client.submit(_file_partition, str(f), k, int(firsts[k]), duplicate[firsts[k]:firsts[k] + n],
-                                 job, pure=False)
-                   for k, (f, n) in enumerate(zip(files, rows))]
-        with tqdm(total=int(sum(rows)), unit="obj", desc="vac (dask)") as bar:
-            for future in as_completed(futures):
-                bar.update(future.result()["rows"])
-        results = [f.result() for f in futures]
-    if cluster is not None:
-        cluster.close()
+    # A bad file is reported once, as one line (InputError), not as the workers' logged tracebacks.
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.CRITICAL) if scheduler == "local" else None
+    try:
+        with Client(cluster if cluster is not None else scheduler) as client:
+            futures = [client.submit(_file_partition, str(f), k, int(firsts[k]), duplicate[firsts[k]:firsts[k] + n],
+                                     job, pure=False)
+                       for k, (f, n) in enumerate(zip(files, rows))]
+            with tqdm(total=int(sum(rows)), unit="obj", desc="vac (dask)") as bar:
+                for future in as_completed(futures):
+                    if future.status == "error":
+                        client.cancel(futures)
+                        raise future.exception()
+                    bar.update(future.result()["rows"])
+            results = [f.result() for f in futures]
+    finally:
+        if cluster is not None:
+            cluster.close()
     return results
 
 
@@ -163,11 +206,19 @@ def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
     out_dir = Path(job["out_dir"])
     part = out_dir / "catalogue" / f"part-{k:05d}.parquet"
     emb_path = out_dir / "embeddings" / f"part-{k:05d}.npy"
+    record = out_dir / "resume" / f"part-{k:05d}.json"
     tokens = catalogue_tokens(phot)
     flags = _quality(phot, tokens, duplicate)
-    if not (part.exists() and emb_path.exists()):
+    made_from = {"run": job["run"], "source": str(Path(source).resolve()), "first_row": int(first_row),
+                 "rows": len(raw)}
+    reused = part.exists() and emb_path.exists() and record.exists() and _read_json(record) == made_from
+    if not reused:
+        record.unlink(missing_ok=True)
+        if not (out_dir / RUN_RECORD).exists():      # written with the first partition, not before
+            write_json(out_dir / RUN_RECORD, job["run_record"])
         _write_partition(_load_model(job["model_dir"]), raw, phot, tokens, flags, first_row, job["batch_size"],
                          part, emb_path)
+        write_json(record, made_from)            # last: a partition without its record is made again
     predicted = pd.read_parquet(part, columns=["CLASS"])["CLASS"].notna().sum()
     nb = [c for c in DEFAULT_VOCABULARY.narrow_bands if c in tokens]
     observed = tokens[[f"{c}_ERR" for c in nb]].notna().to_numpy()
@@ -175,7 +226,49 @@ def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
                "masked_band_values": int((observed & tokens[nb].isna().to_numpy()).sum()),
                **{name.lower(): int(((flags & bit) > 0).sum()) for name, bit in QUALITY_FLAGS.items()}}
     return {"path": str(part.relative_to(out_dir)), "rows": len(raw), "first_row": first_row, "source": source,
-            "band_units": phot.attrs["band_units"], "summary": summary}
+            "band_units": phot.attrs["band_units"], "summary": summary, "reused": bool(reused)}
+
+
+def _jsonable(value):
+    return None if value is None else (list(value) if isinstance(value, (list, tuple)) else str(value))
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _run_record(model_dir, files, options) -> dict:
+    """What this run's partitions are made from: input files, model bytes and options (with their hash)."""
+    import hashlib
+
+    model_dir = Path(model_dir)
+    record = {"catalogue": [file_identity(f) for f in files],
+              "model": {"path": str(model_dir.resolve()),
+                        "sha256": files_sha256([model_dir / "config.json", model_dir / "model.safetensors"])},
+              "options": options}
+    record["sha256"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return record
+
+
+def _start_or_resume(out_dir: Path, run: dict):
+    """Refuse a folder holding another run's partitions; remove stale temporary files; record this run."""
+    previous_path = out_dir / RUN_RECORD
+    previous = _read_json(previous_path) if previous_path.exists() else None
+    has_parts = any((out_dir / "catalogue").glob("part-*.parquet")) or any((out_dir / "embeddings").glob("part-*"))
+    if previous is None and has_parts:
+        raise InputError(f"{out_dir}: holds VAC partitions without a record of what they were made from (an older "
+                         "'ojala vac', or not a VAC) — give a new --out, or delete the folder to start fresh")
+    if previous is not None and previous.get("sha256") != run["sha256"]:
+        differ = [k for k in ("catalogue", "model", "options") if previous.get(k) != run[k]]
+        raise InputError(f"{out_dir}: holds a VAC made from another {' and '.join(differ) or 'run'} — give a new "
+                         "--out, or delete the folder to start fresh (a rerun with the same catalogue, model and "
+                         "options resumes it)")
+    stale = remove_stale_partials(out_dir)
+    if stale:
+        log.warning("%s: removed %d temporary file(s) left by an interrupted run", out_dir, len(stale))
 
 
 def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
@@ -183,6 +276,10 @@ def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
     flags[duplicate] |= QUALITY_FLAGS["DUPLICATE_ID"]
     flags[phot["N_NB_OBSERVED"].to_numpy() < MIN_NB_FOR_GOOD] |= QUALITY_FLAGS["FEW_BANDS"]
     flags[~(phot["FNU_iSDSS"].to_numpy() > 0)] |= QUALITY_FLAGS["NO_ISDSS"]
+    ra, dec = phot["RA"].to_numpy(float), phot["DEC"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        bad_position = ~((ra >= 0) & (ra < 360) & (np.abs(dec) <= 90))
+    flags[bad_position] |= QUALITY_FLAGS["BAD_COORDINATES"]
     values = [c for c in DEFAULT_VOCABULARY.observations if c in tokens and DEFAULT_VOCABULARY[c].kind != CLASS]
     usable = tokens[values].notna().sum(axis=1).to_numpy()
     flags[usable < 5] |= QUALITY_FLAGS["NO_PHOTOMETRY"]

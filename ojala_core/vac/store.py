@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, jpas_photometry
+from ..io.tables import InputError
 from ..tokens import catalogue_tokens
 from .export import EXPORT_FORMATS, export_table
 from .similarity import EmbeddingIndex, load_embeddings
@@ -45,7 +46,7 @@ class VacStore:
         self.prefix = self.manifest["prefix"]
         self.parts = self.manifest["partitions"]
         if any("band_units" not in p for p in self.parts):
-            raise ValueError(f"{manifest_path}: made by an older 'ojala vac' (no band_units); run 'ojala vac' again")
+            raise InputError(f"{manifest_path}: made by an older 'ojala vac' (no band_units); run 'ojala vac' again")
         self.frame = self._load_frame()
         if labels is not None:
             self._join_labels(labels)
@@ -157,7 +158,7 @@ class VacStore:
     def export(self, rows, path, fmt: str) -> Path:
         """Write the full rows `rows` (inputs, predictions, DESI values if joined) to `path`."""
         if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"unknown export format '{fmt}' (choose from {sorted(EXPORT_FORMATS)})")
+            raise InputError(f"unknown export format '{fmt}' (choose from {sorted(EXPORT_FORMATS)})")
         rows = np.sort(np.asarray(rows, dtype=np.int64))
         frame = self.full_rows(rows) if len(rows) else pd.read_parquet(self.path / self.parts[0]["path"]).iloc[:0]
         desi = [c for c in self.frame.columns if c.startswith(LABEL_PREFIX)]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import __version__
 from ..io.files import write_json
+from ..io.tables import InputError
 from ..metrics import regression_summary
 from ..model.inference import predict
 from ..model.pretrained import Ojala
@@ -78,7 +79,7 @@ def _ojala_predictions(sample, table, model, vac_dir) -> tuple[pd.DataFrame, dic
         pred = vac_predictions(vac_dir, table["JPAS_ID"]).set_axis(table.index)
         matched = int(pred["SPECTYPE"].notna().sum())
         if matched == 0:
-            raise ValueError(f"{vac_dir}: none of the {len(table)} Test-Real objects (JPAS_ID) is in the VAC; "
+            raise InputError(f"{vac_dir}: none of the {len(table)} Test-Real objects (JPAS_ID) is in the VAC; "
                              "was the VAC made from the J-PAS catalogue the mocks were cross-matched with?")
         source = {"source": "VAC", "matched": matched, "not_in_vac": int(len(table) - matched)}
     else:
