@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import glob
+import json
 import os
+from html import escape
 from pathlib import Path
 
 # Bokeh/Panel JavaScript and CSS come from this server, never from a CDN (offline machines).
@@ -28,6 +30,10 @@ from .views.whatif import WhatIfView  # noqa: E402
 
 __all__ = ["load_resources", "build_app", "serve"]
 
+# Layout widths [px]: sidebar, the tab area (two diagrams side by side) and the object view.
+# The tab area and the object view sit in one wrapping flex row: side by side from ~1600 px,
+# the object view below the tabs on narrower screens; nothing overlaps at any width.
+SIDEBAR_WIDTH, TABS_WIDTH, OBJECT_WIDTH = 250, 800, 500
 
 
 @functools.lru_cache(maxsize=4)
@@ -57,15 +63,18 @@ def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
                                          spectra)
     state = ExplorerState(store, model, index)
     catalogue = CatalogueView(state)
-    diagrams = {name: DiagramView(state, spec) for name, spec in DIAGRAMS.items()}
+    diagrams = {name: DiagramView(state, spec, **({"height": 520, "width": 680} if name == "UMAP" else {}))
+                for name, spec in DIAGRAMS.items()}
     clear = pn.widgets.Button(name="Clear selection", width=140)
     clear.on_click(state.clear_selection)
     label = pn.pane.HTML(_selection_html(state), sizing_mode="stretch_width")
-    state.param.watch(lambda *_: setattr(label, "object", _selection_html(state)), ["version", "selection_label"])
-    views = [("Diagrams", pn.GridBox(*(diagrams[n] for n in ("BPT", "WHAN", "SFMS", "CMD")), ncols=2)),
+    state.param.watch(lambda *_: setattr(label, "object", _selection_html(state)), ["version", "selection_label",
+                                                                                   "selection_region"])
+    views = [("Diagrams", pn.FlexBox(*(diagrams[n] for n in ("BPT", "WHAN", "SFMS", "CMD")), flex_wrap="wrap",
+                                     sizing_mode="stretch_width")),
              ("Embedding map", diagrams["UMAP"]), ("What-if", WhatIfView(state)), ("Similar", SimilarityView(state)),
              ("Validation", ValidationView(state))]
-    tabs = pn.Tabs(*views, dynamic=True, sizing_mode="stretch_width")
+    tabs = pn.Tabs(*views, dynamic=True, width=TABS_WIDTH)
 
     def _show(event):       # tab views compute only while shown
         for k, (_, view) in enumerate(views):
@@ -73,19 +82,23 @@ def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
                 view.active = k == event.new
     tabs.param.watch(_show, "active")
     header = pn.Row(pn.pane.HTML(f"<h2 style='margin:4px'>OJALA explorer</h2><small>{len(store):,} objects · "
-                                 f"{store.path}</small>"), label, clear, sizing_mode="stretch_width")
-    main = pn.Row(pn.Column(tabs, catalogue, sizing_mode="stretch_width"),
-                  pn.Column(ObjectView(state), width=600), sizing_mode="stretch_width")
-    page = pn.Row(catalogue.filters(), pn.Column(header, main, sizing_mode="stretch_width"),
+                                 f"{escape(str(store.path))}</small>"), label, clear, sizing_mode="stretch_width")
+    views_and_object = pn.FlexBox(tabs, pn.Column(ObjectView(state), width=OBJECT_WIDTH), flex_wrap="wrap",
+                                  align_items="flex-start", sizing_mode="stretch_width")
+    page = pn.Row(catalogue.filters(width=SIDEBAR_WIDTH),
+                  pn.Column(header, views_and_object, catalogue, sizing_mode="stretch_width"),
                   sizing_mode="stretch_width")
     page.explorer_state = state          # for tests and notebooks: the session's state
     return page
 
 
 def _selection_html(state):
+    """The header's selection line; the label can hold catalogue ids, so it is escaped."""
     n = int(state.mask.sum())
-    return (f"<div id='selection' data-n='{n}' data-label='{state.selection_label}'>"
-            f"<b>Selection:</b> {state.selection_label} — {n:,} shown</div>")
+    label = escape(state.selection_label)
+    region = escape(json.dumps(state.selection_region)) if state.selection_region else ""
+    return (f"<div id='selection' data-n='{n}' data-label='{label}' data-region='{region}'>"
+            f"<b>Selection:</b> {label} — {n:,} shown</div>")
 
 
 def serve(vac_dir, model_dir=None, mocks_dir=None, spectra=None, port=5006, address="127.0.0.1", show=False):

@@ -7,6 +7,7 @@ Not for drawing (see `dashboard.views`).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import param
 
 from ojala_core.vac.store import VacStore
@@ -28,7 +29,9 @@ class ExplorerState(param.Parameterized):
     column = param.Selector(default="", objects=[""], doc="filter on any numeric column")
     column_range = param.Range((-1e30, 1e30))
     selection = param.Parameter(None, doc="sorted rows picked in a view, or None")
-    selection_label = param.String("no selection")
+    selection_label = param.String("no selection", doc="what the selection is, for people (rounded)")
+    selection_region = param.Dict(None, allow_None=True,
+                                  doc="the exact region of a box selection: diagram, columns and bounds")
     current_row = param.Integer(None, allow_None=True, doc="the open object (VAC row)")
     version = param.Integer(0, doc="bumps when the shown set (filters ∧ selection) changes")
     filter_version = param.Integer(0, doc="bumps when the filters change")
@@ -36,6 +39,10 @@ class ExplorerState(param.Parameterized):
     def __init__(self, store: VacStore, model, spectra=None, **params):
         frame = store.frame
         classes = sorted(c for c in frame["CLASS"].dropna().unique())
+        if not isinstance(frame["CLASS"].dtype, pd.CategoricalDtype):
+            # Every class a category, present or not: datashader's count_cat then always has the
+            # full category axis (a string column with one class shown gives a transparent image).
+            frame["CLASS"] = frame["CLASS"].astype(pd.CategoricalDtype(classes))
         super().__init__(**params)
         self.store, self.model, self.spectra = store, model, spectra
         self._cache = {}
@@ -103,13 +110,13 @@ class ExplorerState(param.Parameterized):
         self.mask = mask
         self.version += 1
 
-    def select(self, rows, label: str):
-        """Make `rows` the selection (described by `label` in the header)."""
-        self.selection_label = label
+    def select(self, rows, label: str, region: dict | None = None):
+        """Make `rows` the selection (described by `label` in the header; `region` its exact bounds)."""
+        self.selection_label, self.selection_region = label, region
         self.selection = np.unique(np.asarray(rows, dtype=np.int64))
 
     def clear_selection(self, *_):
-        self.selection_label = "no selection"
+        self.selection_label, self.selection_region = "no selection", None
         self.selection = None
 
     def cached(self, kind: str, row: int, compute):

@@ -1,30 +1,75 @@
-"""The explorer in a real browser (Debian Chromium driven by Playwright) on the tiny sky.
+"""The explorer in a real browser (Debian Chromium driven by Playwright) on the tiny sky, used as
+a person does: clicks and drags at the screen position of data points, computed from each plot's
+ranges and frame on screen.
 
-The test starts ``ojala serve`` on a free port and stops it; screenshots go to
-test-artifacts/explorer/. Fails when /usr/bin/chromium is absent (.ci/run installs it).
+The test starts ``ojala serve`` on a free port over a copy of the tiny VAC in which two
+catalogue ids hold HTML and script (they must show as text and run nothing); screenshots go to
+test-artifacts/explorer/. After every test: no console error and no server traceback.
+Fails when /usr/bin/chromium is absent (.ci/run installs it).
 """
 from __future__ import annotations
 
+import io
+import json
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from dashboard.views.whatif import filters_near_line
 from ojala_core.constants import EMISSION_LINES
 from ojala_core.model.pretrained import Ojala
+from ojala_core.vac.store import VacStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "explorer"
 MODEL = Path(__file__).resolve().parent.parent / "models" / "ojala-small"
+# Catalogue ids a stranger could write; each would set window.__ojala_xss if it ran.
+HOSTILE_IDS = {1: '<img src=x onerror="window.__ojala_xss=1">', 3: "<script>window.__ojala_xss=2</script>"}
+# The tiny VAC's first table page is all DESI-matched; this row gets an id DESI does not know.
+UNMATCHED = {5: "no-desi-match-5"}
+AXES = {"BPT": ("LOG_NII_HA", "LOG_OIII_HB"), "WHAN": ("LOG_NII_HA", "LOG_HALPHA_EW"), "SFMS": ("LOGM", "LOGSFR"),
+        "CMD": ("MAG_i", "G_R"), "UMAP": ("UMAP_X", "UMAP_Y")}
+CLASS_RGB = {"GALAXY": (0x1F, 0x77, 0xB4), "QSO": (0xD6, 0x27, 0x28), "STAR": (0xFF, 0x7F, 0x0E)}
+VIEWPORTS = [(1280, 720), (1366, 768), (1600, 900), (1920, 1080)]
+# A Bokeh plot's frame on screen and its ranges, found by the plot's title (shadow DOM included).
+_PLOT_GEOMETRY = """(title) => {
+  for (const v of Bokeh.index.query(v => v.model != null && (v.model.type === "Figure" || v.model.type === "Plot"))) {
+    const t = v.model.title;
+    const text = t == null ? null : (typeof t === "string" ? t : t.text);
+    const canvas = v.canvas_view.el.getBoundingClientRect();
+    if (text !== title || canvas.width === 0) continue;
+    const f = v.frame.bbox;
+    return {left: canvas.left + f.left, top: canvas.top + f.top, width: f.width, height: f.height,
+            x0: v.model.x_range.start, x1: v.model.x_range.end, y0: v.model.y_range.start, y1: v.model.y_range.end};
+  }
+  return null;
+}"""
+# The J-PAS points drawn in the object view's J-spectrum (what the browser has, not what the server sent).
+_JSPECTRUM_POINTS = """() => {
+  for (const v of Bokeh.index.query(v => v.model != null && v.model.type === "Figure")) {
+    const t = v.model.title;
+    if (t == null || !String(t.text).startsWith("J-spectrum") || v.canvas_view.el.getBoundingClientRect().width === 0)
+      continue;
+    for (const r of v.model.renderers)
+      if (r.glyph != null && r.glyph.type === "Scatter") return Array.from(r.data_source.data.y);
+  }
+  return null;
+}"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,10 +85,34 @@ def _free_port():
 
 
 @pytest.fixture(scope="module")
-def server(tiny_vac, tiny_mocks, tiny_sky):
+def hostile_vac(tiny_vac, tmp_path_factory):
+    """A copy of the tiny VAC whose rows in HOSTILE_IDS carry HTML/script as JPAS_ID (and the row in
+    UNMATCHED an id without DESI match)."""
+    out = tmp_path_factory.mktemp("hostile") / "vac"
+    shutil.copytree(tiny_vac, out)
+    part = out / "catalogue" / "part-00000.parquet"
+    table = pq.read_table(part)
+    ids = table.column("JPAS_ID").to_pylist()
+    for row, text in {**HOSTILE_IDS, **UNMATCHED}.items():
+        ids[row] = text
+    at = table.schema.get_field_index("JPAS_ID")
+    pq.write_table(table.set_column(at, table.schema.field(at), pa.array(ids, type=table.schema.field(at).type)),
+                   part)
+    return out
+
+
+@pytest.fixture(scope="module")
+def vac(hostile_vac, tiny_mocks):
+    """The served VAC as the explorer holds it (derived columns and DESI values joined)."""
+    return VacStore(hostile_vac, pd.read_parquet(tiny_mocks[0] / "test_real.parquet")).frame
+
+
+@pytest.fixture(scope="module")
+def server(hostile_vac, tiny_mocks, tiny_sky):
     port = _free_port()
-    log = open(tiny_vac.parent / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "ojala_core.cli", "serve", "--vac", str(tiny_vac), "--mocks",
+    log_path = hostile_vac.parent / "serve.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "ojala_core.cli", "serve", "--vac", str(hostile_vac), "--mocks",
                              str(tiny_mocks[0]), "--desi-spectra", str(tiny_sky / "desi" / "spectra" / "coadd-*.fits"),
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -55,130 +124,82 @@ def server(tiny_vac, tiny_mocks, tiny_sky):
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise RuntimeError(f"ojala serve did not start: {(tiny_vac.parent / 'serve.log').read_text()[-2000:]}")
+                raise RuntimeError(f"ojala serve did not start: {log_path.read_text()[-2000:]}")
             time.sleep(1)
-    yield url
+    server = type("Server", (), {"url": url, "log": log_path})()
+    yield server
     proc.terminate()
     proc.wait(timeout=30)
     log.close()
 
 
+def _server_errors(text):
+    """Tracebacks and warnings in the serve log, less a closed browser tab's socket (not a server fault)."""
+    text = re.sub(r"ERROR asyncio: Task exception was never retrieved.*?WebSocketClosedError\n", "", text,
+                  flags=re.S)
+    return [line for line in text.splitlines()
+            if re.search(r"Traceback|Error|WARNING|_pending_writes|Callable raised", line)]
+
+
+def _open_page(browser, url, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    page = context.new_page()
+    page.console_errors, page.external = [], []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            page.external.append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+    page.goto(url, timeout=120_000)
+    page.wait_for_selector("#table-count", timeout=120_000)
+    page.wait_for_function("() => window.Bokeh !== undefined", timeout=60_000)
+    page.wait_for_timeout(2000)
+    return page
+
+
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        context = browser.new_context(viewport={"width": 1900, "height": 1300}, accept_downloads=True)
-        page = context.new_page()
-        page.console_errors, page.external = [], []
-        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
-        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-
-        def route(r):
-            if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
-                r.continue_()
-            else:
-                page.external.append(r.request.url)
-                r.abort()
-        page.route("**/*", route)
-        page.goto(server, timeout=120_000)
-        page.wait_for_selector("#table-count", timeout=120_000)
-        page.wait_for_timeout(3000)
-        yield page
+        yield browser
         browser.close()
 
 
-def _vac(tiny_vac):
-    return pd.concat(pd.read_parquet(p) for p in sorted((tiny_vac / "catalogue").glob("part-*.parquet")))\
-        .reset_index(drop=True)
+@pytest.fixture(scope="module")
+def page(browser, server):
+    page = _open_page(browser, server.url, 1600, 1000)       # the size a new user tried (issue 12)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_errors(request, server):
+    """Every test leaves no console error, no external request, no executed catalogue script and
+    no new server traceback."""
+    start = server.log.stat().st_size
+    yield
+    if "page" in request.fixturenames:
+        page = request.getfixturevalue("page")
+        assert page.console_errors == [] and page.external == []
+        assert page.evaluate("() => window.__ojala_xss === undefined")
+    with open(server.log) as log:
+        log.seek(start)
+        assert _server_errors(log.read()) == []
 
 
 def _rows_shown(page):
     return int(page.locator("#table-count").get_attribute("data-rows"))
 
 
-def test_page_loads_offline_without_console_errors(page, tiny_vac):
-    page.screenshot(path=str(ARTIFACTS / "01-loaded.png"), full_page=True)
-    assert page.console_errors == [] and page.external == []
-    vac = _vac(tiny_vac)
-    assert _rows_shown(page) == int(vac["CLASS"].notna().sum())     # every predicted object, no filter
-
-
-def test_bpt_box_select_filters_the_table(page, tiny_vac):
-    canvas = page.locator(".diagram-BPT canvas").first
-    box = canvas.bounding_box()
-    x0, y0 = box["x"] + 0.30 * box["width"], box["y"] + 0.25 * box["height"]
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x0 + 0.25 * box["width"], y0 + 0.45 * box["height"], steps=12)
-    page.mouse.up()
-    label = _wait_for_label(page, "BPT box")
-    (bx0, bx1), (by0, by1) = _bounds(label)
-    vac = _vac(tiny_vac)
-    x, y = vac["LOG_NII_HA"], vac["LOG_OIII_HB"]
-    expected = int((vac["CLASS"].notna() & (x >= bx0) & (x <= bx1) & (y >= by0) & (y <= by1)).sum())
-    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(expected))
-    assert expected > 0 and _rows_shown(page) == expected
-    page.screenshot(path=str(ARTIFACTS / "02-bpt-selection.png"), full_page=True)
-
-
-def test_export_writes_exactly_the_selected_rows(page, tiny_vac, tmp_path):
-    label = page.locator("#selection").get_attribute("data-label")
-    (bx0, bx1), (by0, by1) = _bounds(label)
-    vac = _vac(tiny_vac)
-    x, y = vac["LOG_NII_HA"], vac["LOG_OIII_HB"]
-    expected = set(vac.loc[vac["CLASS"].notna() & (x >= bx0) & (x <= bx1) & (y >= by0) & (y <= by1), "JPAS_ID"])
-    with page.expect_download(timeout=60_000) as download:
-        page.get_by_role("button", name="Export shown rows").click()
-    path = tmp_path / "selection.csv"
-    download.value.save_as(path)
-    exported = pd.read_csv(path, dtype={"JPAS_ID": str})
-    assert len(exported) == len(expected) and set(exported["JPAS_ID"]) == expected
-    assert "APER_COR_3_0_J0660" in exported and "Z_GAL" in exported      # inputs and predictions
-
-
-def test_click_opens_the_jspectrum_and_whatif_changes_halpha(page, tiny_vac):
-    vac = _vac(tiny_vac)
-    label = page.locator("#selection").get_attribute("data-label")
-    (bx0, bx1), (by0, by1) = _bounds(label)
-    x, y = vac["LOG_NII_HA"], vac["LOG_OIII_HB"]
-    shown = vac[vac["CLASS"].notna() & (x >= bx0) & (x <= bx1) & (y >= by0) & (y <= by1)]
-    position = next(i for i, z in enumerate(shown["Z_GAL"].head(15)) if 0.02 < z < 0.3)
-    target = shown.iloc[position]
-    page.locator(".tabulator-row").nth(position).click()
-    page.wait_for_selector(f"#object-title[data-jpas-id='{target['JPAS_ID']}']", timeout=30_000)
-    page.locator(".jspectrum canvas").first.wait_for(timeout=30_000)
-    n_bands = int(_wait_for(page, "#object-title", "data-bands", lambda v: True))
-    assert n_bands >= 40                                      # the J-spectrum's NB points were sent
-    page.screenshot(path=str(ARTIFACTS / "03-object.png"), full_page=True)
-
-    page.locator(".bk-tab", has_text="What-if").click()
-    page.wait_for_selector("#whatif-table", timeout=30_000)
-    model = Ojala.from_pretrained(MODEL)
-    bands = filters_near_line(model, EMISSION_LINES["HALPHA"]["wavelength"], float(target["Z_GAL"]))
-    assert bands
-    for band in bands:
-        page.get_by_text(band, exact=True).click()
-    page.wait_for_selector(f"#whatif-hidden[data-n='{len(bands)}']", timeout=30_000)
-    row = page.locator("#whatif-table tr[data-name='HALPHA_6562_EW']")
-    before, after = float(row.get_attribute("data-before")), float(row.get_attribute("data-after"))
-    assert np.isfinite(before) and np.isfinite(after) and before != after
-    assert "Δ" in page.locator("#whatif-table").inner_text()
-    page.screenshot(path=str(ARTIFACTS / "04-whatif.png"), full_page=True)
-
-
-def test_similarity_gallery_is_sorted_by_distance(page):
-    page.locator(".bk-tab", has_text="Similar").click()
-    page.wait_for_selector("#similarity-info[data-k='8']", timeout=30_000)
-    distances = [float(d) for d in page.locator("tr.neighbour").evaluate_all("rows => rows.map(r => r.dataset.distance)")]
-    assert len(distances) == 8 and all(np.diff(distances) >= 0)
-    page.screenshot(path=str(ARTIFACTS / "05-similar.png"), full_page=True)
-    assert page.console_errors == [] and page.external == []
-
-
-def _wait_for(page, selector, attribute, accept, timeout=30.0):
+def _wait_for(page, selector, attribute, accept, timeout=60.0):
     """Poll an attribute through Playwright locators (they pierce Panel's shadow DOM)."""
     deadline = time.time() + timeout
     while True:
@@ -190,13 +211,343 @@ def _wait_for(page, selector, attribute, accept, timeout=30.0):
         page.wait_for_timeout(200)
 
 
-def _wait_for_label(page, start):
-    return _wait_for(page, "#selection", "data-label", lambda v: v.startswith(start))
+def _geometry(page, title, timeout=60.0):
+    deadline = time.time() + timeout
+    while (g := page.evaluate(_PLOT_GEOMETRY, title)) is None or not np.isfinite(g["x0"]):
+        if time.time() > deadline:
+            raise AssertionError(f"no plot titled {title!r} on screen")
+        page.wait_for_timeout(300)
+    return g
 
 
-def _bounds(label):
-    """((x0, x1), (y0, y1)) from 'BPT box: X in [a, b], Y in [c, d]'."""
-    parts = label.split(" in [")
-    x = parts[1].split("]")[0].split(", ")
-    y = parts[2].split("]")[0].split(", ")
-    return (float(x[0]), float(x[1])), (float(y[0]), float(y[1]))
+def _to_screen(g, x, y):
+    """Data coordinates -> page pixels in the plot of geometry `g`."""
+    return (g["left"] + (np.asarray(x) - g["x0"]) / (g["x1"] - g["x0"]) * g["width"],
+            g["top"] + (g["y1"] - np.asarray(y)) / (g["y1"] - g["y0"]) * g["height"])
+
+
+def _isolated_points(page, vac, diagram, k=2):
+    """The k shown objects farthest on screen from any other (rows, screen x, screen y), inside the
+    frame's top left, away from the legend (bottom right)."""
+    g = _geometry(page, diagram)
+    x, y = (vac[c].to_numpy(float) for c in AXES[diagram])
+    ok = vac["CLASS"].notna().to_numpy() & np.isfinite(x) & np.isfinite(y)
+    px, py = _to_screen(g, x, y)
+    rows = np.flatnonzero(ok)
+    inside = rows[(px[rows] > g["left"] + 15) & (px[rows] < g["left"] + 0.6 * g["width"])
+                  & (py[rows] > g["top"] + 15) & (py[rows] < g["top"] + 0.45 * g["height"])]
+    d = np.hypot(px[inside, None] - px[None, rows], py[inside, None] - py[None, rows])
+    d[d == 0] = np.inf
+    best = inside[np.argsort(-d.min(axis=1))[:k]]
+    return [(int(r), float(px[r]), float(py[r])) for r in best]
+
+
+def _drag(page, x0, y0, x1, y1):
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=12)
+    page.mouse.up()
+
+
+def _region(page):
+    return json.loads(page.locator("#selection").get_attribute("data-region"))
+
+
+def _in_region(vac, region):
+    x, y = vac[region["x"]], vac[region["y"]]
+    (x0, x1), (y0, y1) = region["x_range"], region["y_range"]
+    return vac["CLASS"].notna() & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+
+
+def _pixels(page, g, rgb, min_ink=40):
+    """How many pixels of colour `rgb`, at any opacity over white, the left 60 % of a plot's frame
+    shows (the legend is on the right). Datashader makes sparse pixels translucent: a pixel p over
+    white is 255 - a (255 - rgb), so 255 - p points the way 255 - rgb does; `min_ink` is the
+    least |255 - p| counted (grey and black point the same way: black needs more ink)."""
+    png = page.screenshot(clip={"x": g["left"] + 2, "y": g["top"] + 2, "width": 0.6 * g["width"],
+                                "height": g["height"] - 4})
+    ink = 255.0 - np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    target = 255.0 - np.asarray(rgb, dtype=float)
+    strong = np.linalg.norm(ink, axis=1) > min_ink
+    cosine = ink[strong] @ target / (np.linalg.norm(ink[strong], axis=1) * np.linalg.norm(target))
+    return int((cosine > 0.98).sum())
+
+
+def _wait_for_pixels(page, diagram, rgb, at_least, timeout=30.0, min_ink=40, at_most=None):
+    """Wait until `diagram` shows at least `at_least` (or at most `at_most`) pixels of colour `rgb`."""
+    deadline = time.time() + timeout
+    while True:
+        n = _pixels(page, _geometry(page, diagram), rgb, min_ink)
+        if (n <= at_most) if at_most is not None else (n >= at_least):
+            return
+        if time.time() > deadline:
+            raise AssertionError(f"{diagram} shows {n} pixels of colour {rgb} after {timeout} s")
+        page.wait_for_timeout(500)
+
+
+def _checkbox(page, label):
+    """The input of a Bokeh checkbox labelled `label` (label and input share one shadow root)."""
+    return page.get_by_text(label, exact=True).first.evaluate_handle(
+        "e => e.getRootNode().querySelector('input[type=checkbox]')")
+
+
+def _show_tab(page, name):
+    page.locator(".bk-tab", has_text=name).first.click()
+    page.wait_for_timeout(500)
+
+
+def _clear(page):
+    page.get_by_role("button", name="Clear selection").click()
+    _wait_for(page, "#selection", "data-label", lambda v: v == "no selection")
+
+
+def _open_from_table(page, vac, accept):
+    """Click the first row of the table's first page whose VAC row satisfies `accept`; return that row."""
+    shown = np.flatnonzero(vac["CLASS"].notna().to_numpy())[:15]
+    position = next(i for i, r in enumerate(shown) if accept(vac.iloc[r]))
+    page.locator(".tabulator-row").nth(position).click()
+    return int(shown[position])
+
+
+def _expect_object(page, vac, row, previous_points=None):
+    """The object view shows VAC row `row`: its id, its J-spectrum in the browser, its numbers."""
+    jpas_id = vac["JPAS_ID"].iat[row]
+    _wait_for(page, "#object-title", "data-jpas-id", lambda v: v == jpas_id)
+    n_bands = int(_wait_for(page, "#object-title", "data-bands", lambda v: True))
+    deadline = time.time() + 30
+    while (points := page.evaluate(_JSPECTRUM_POINTS)) is None or len(points) != n_bands or points == previous_points:
+        assert time.time() < deadline, "the J-spectrum in the browser did not change to the clicked object"
+        page.wait_for_timeout(200)
+    assert n_bands >= 40
+    cls = str(vac["CLASS"].iat[row])
+    model = _model()
+    shown = page.locator("#object-predictions tr[data-name]").evaluate_all("rows => rows.map(r => r.dataset.name)")
+    assert shown and {"GALAXY": "LOGM", "QSO": "Z_QSO", "STAR": "TEFF"}[cls] in shown
+    for name in shown:                            # no galaxy quantity for a star, no stellar one for a galaxy
+        assert not model.vocabulary[name].applies_to or cls in model.vocabulary[name].applies_to, name
+    first = page.locator(f"#object-predictions tr[data-name='{shown[0]}'] td").nth(1).inner_text()
+    assert first == f"{vac[shown[0]].iat[row]:.4g}"
+    return points
+
+
+_MODEL = []
+
+
+def _model():
+    if not _MODEL:
+        _MODEL.append(Ojala.from_pretrained(MODEL))
+    return _MODEL[0]
+
+
+def test_page_loads_offline_without_console_errors(page, vac):
+    page.screenshot(path=str(ARTIFACTS / "01-loaded.png"), full_page=True)
+    assert _rows_shown(page) == int(vac["CLASS"].notna().sum())     # every predicted object, no filter
+
+
+def test_colour_by_class_with_one_class_shown_draws_coloured_points(page, vac):
+    galaxies = int((vac["CLASS"] == "GALAXY").sum())
+    for name in ("QSO", "STAR"):
+        page.get_by_role("button", name=name, exact=True).click()
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(galaxies))
+    _wait_for_pixels(page, "CMD", CLASS_RGB["STAR"], 0, at_most=0)          # the new image reached the screen
+    for diagram in ("BPT", "WHAN", "CMD"):
+        _wait_for_pixels(page, diagram, CLASS_RGB["GALAXY"], 20)
+    page.screenshot(path=str(ARTIFACTS / "02-galaxies-only.png"))
+    page.get_by_role("button", name="GALAXY", exact=True).click()               # no class at all, then all again
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == "0")
+    for name in ("GALAXY", "QSO", "STAR"):
+        page.get_by_role("button", name=name, exact=True).click()
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(int(vac["CLASS"].notna().sum())))
+    assert page.locator(".tabulator-row").count() > 0
+    _wait_for_pixels(page, "CMD", CLASS_RGB["STAR"], 20)
+
+
+def test_empty_box_then_clear_brings_every_diagram_back_with_its_lines(page, vac):
+    g = _geometry(page, "BPT")
+    x, y = vac["LOG_NII_HA"], vac["LOG_OIII_HB"]
+    assert not ((x > 0.55) & (y > 1.15)).any()                    # the BPT's top right corner is empty
+    _drag(page, *_to_screen(g, 0.6, 1.4), *_to_screen(g, 0.95, 1.2))
+    _wait_for(page, "#selection", "data-n", lambda v: v == "0")
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == "0")
+    page.wait_for_timeout(1500)
+    _clear(page)
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(int(vac["CLASS"].notna().sum())))
+    for diagram in ("BPT", "WHAN", "SFMS", "CMD"):
+        _wait_for_pixels(page, diagram, CLASS_RGB["GALAXY"], 20)
+        if diagram != "CMD":                                       # Ke01/Ka03/S06, the WHAN cuts, Speagle+14
+            _wait_for_pixels(page, diagram, (0, 0, 0), 10, min_ink=330)
+    page.screenshot(path=str(ARTIFACTS / "03-after-clear.png"))
+
+
+def test_bpt_box_select_filters_the_table_with_a_readable_label(page, vac):
+    g = _geometry(page, "BPT")
+    _drag(page, *_to_screen(g, -0.9, 0.9), *_to_screen(g, 0.1, -0.6))
+    label = _wait_for(page, "#selection", "data-label", lambda v: v.startswith("BPT box"))
+    assert not re.search(r"\d\.\d{4,}", label)                    # no 16-digit floats for people
+    expected = int(_in_region(vac, _region(page)).sum())
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(expected))
+    assert expected > 0 and _rows_shown(page) == expected
+    page.screenshot(path=str(ARTIFACTS / "04-bpt-selection.png"), full_page=True)
+
+
+def test_export_writes_exactly_the_selected_rows(page, vac, tmp_path):
+    expected = set(vac.loc[_in_region(vac, _region(page)), "JPAS_ID"])
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Export shown rows").click()
+    path = tmp_path / "selection.csv"
+    download.value.save_as(path)
+    exported = pd.read_csv(path, dtype={"JPAS_ID": str})
+    assert len(exported) == len(expected) and set(exported["JPAS_ID"]) == expected
+    assert "APER_COR_3_0_J0660" in exported and "Z_GAL" in exported      # inputs and predictions
+
+
+def test_selection_whatif_draws_the_bpt_move_and_reset_reticks_the_trays(page):
+    _show_tab(page, "What-if")
+    toggle = _checkbox(page, "use T2")
+    toggle.click()
+    page.wait_for_function("el => !el.checked", arg=toggle, timeout=30_000)
+    page.get_by_role("button", name=re.compile("Apply mask to the selection")).click()
+    page.wait_for_function("() => [...Bokeh.index.query(v => v.model.type === 'Figure')]"
+                           ".some(v => String(v.model.title?.text).startsWith('BPT of'))", timeout=60_000)
+    g = _geometry(page, next(t for t in page.evaluate(
+        "() => [...Bokeh.index.query(v => v.model.type === 'Figure')].map(v => v.model.title?.text)")
+        if t and t.startswith("BPT of")))
+    assert _pixels(page, g, (0xD6, 0x27, 0x28)) > 10              # the masked galaxies, in red,
+    assert _pixels(page, g, (0x9A, 0x9A, 0x9A), min_ink=150) > 10   # moved off their places (grey)
+    page.screenshot(path=str(ARTIFACTS / "05-whatif-selection.png"), full_page=True)
+    page.get_by_role("button", name="Reset mask").click()
+    page.wait_for_function("el => el.checked", arg=toggle, timeout=30_000)
+    _show_tab(page, "Diagrams")
+    _clear(page)
+
+
+def test_open_an_object_without_desi_match_from_the_table(page, vac):
+    row = _open_from_table(page, vac, lambda v: pd.isna(v["DESI_TARGETID"]) and v.name not in HOSTILE_IDS)
+    _expect_object(page, vac, row)
+    assert page.locator("#object-title").get_attribute("data-desi-class") == ""
+    assert "no DESI match" in page.locator("#object-classes").inner_text()
+    assert page.get_by_text("Cannot show this object").count() == 0
+
+
+def test_matched_object_shows_its_desi_class(page, vac):
+    row = _open_from_table(page, vac, lambda v: pd.notna(v["DESI_TARGETID"]))
+    _expect_object(page, vac, row)
+    assert page.locator("#object-title").get_attribute("data-desi-class") == str(vac["DESI_SPECTYPE"].iat[row])
+
+
+@pytest.mark.parametrize("diagram", ["BPT", "WHAN", "SFMS", "CMD", "UMAP"])
+def test_click_a_point_opens_that_object_then_another(page, vac, diagram):
+    _show_tab(page, "Embedding map" if diagram == "UMAP" else "Diagrams")
+    points = page.evaluate(_JSPECTRUM_POINTS)
+    for row, x, y in _isolated_points(page, vac, diagram):
+        page.mouse.click(x, y)
+        points = _expect_object(page, vac, row, points)
+    page.screenshot(path=str(ARTIFACTS / f"06-click-{diagram}.png"))
+
+
+def test_click_far_from_every_point_opens_nothing(page, vac):
+    _show_tab(page, "Diagrams")
+    g = _geometry(page, "BPT")
+    before = page.locator("#object-title").get_attribute("data-jpas-id")
+    x, y = _to_screen(g, 0.85, 1.3)                                  # the empty top right corner
+    px, py = _to_screen(g, vac["LOG_NII_HA"].to_numpy(float), vac["LOG_OIII_HB"].to_numpy(float))
+    assert np.nanmin(np.hypot(px - x, py - y)) > 40
+    page.mouse.click(x, y)
+    page.wait_for_timeout(3000)
+    assert page.locator("#object-title").get_attribute("data-jpas-id") == before
+
+
+def test_click_opens_the_jspectrum_and_whatif_changes_halpha(page, vac):
+    row = _open_from_table(page, vac, lambda v: 0.02 < v["Z_GAL"] < 0.3 and v["CLASS"] == "GALAXY"
+                           and v.name not in HOSTILE_IDS)
+    _expect_object(page, vac, row)
+    page.screenshot(path=str(ARTIFACTS / "07-object.png"), full_page=True)
+    _show_tab(page, "What-if")
+    page.wait_for_selector("#whatif-table", timeout=30_000)
+    bands = filters_near_line(_model(), EMISSION_LINES["HALPHA"]["wavelength"], float(vac["Z_GAL"].iat[row]))
+    assert bands
+    for band in bands:
+        page.get_by_text(band, exact=True).click()
+    page.wait_for_selector(f"#whatif-hidden[data-n='{len(bands)}']", timeout=30_000)
+    tr = page.locator("#whatif-table tr[data-name='HALPHA_6562_EW']")
+    before, after = float(tr.get_attribute("data-before")), float(tr.get_attribute("data-after"))
+    assert np.isfinite(before) and np.isfinite(after) and before != after
+    assert "Δ" in page.locator("#whatif-table").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "08-whatif.png"), full_page=True)
+    page.get_by_role("button", name="Reset mask").click()
+
+
+def test_similarity_gallery_is_sorted_by_distance(page):
+    _show_tab(page, "Similar")
+    page.wait_for_selector("#similarity-info[data-k='8']", timeout=30_000)
+    distances = [float(d) for d in
+                 page.locator("tr.neighbour").evaluate_all("rows => rows.map(r => r.dataset.distance)")]
+    assert len(distances) == 8 and all(np.diff(distances) >= 0)
+    page.screenshot(path=str(ARTIFACTS / "09-similar.png"), full_page=True)
+
+
+def test_catalogue_ids_with_html_show_as_text_and_run_nothing(page, vac):
+    _show_tab(page, "Similar")
+    page.locator(".tabulator-row").nth(0).wait_for()
+    table_text = page.locator(".tabulator").first.inner_text()
+    assert all(text in table_text for text in HOSTILE_IDS.values())
+    page.locator(".tabulator-row").nth(list(HOSTILE_IDS).pop(0)).click()
+    _expect_object(page, vac, 1)
+    assert page.locator("#object-title").inner_text() == f"Object {HOSTILE_IDS[1]}"
+    page.wait_for_selector("#similarity-info[data-k='8']", timeout=30_000)
+    page.get_by_role("button", name="Select these objects").click()
+    label = _wait_for(page, "#selection", "data-label", lambda v: "neighbours of" in v)
+    assert label.endswith(HOSTILE_IDS[1])
+    assert HOSTILE_IDS[1] in page.locator("#selection").inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "10-hostile-ids.png"), full_page=True)
+    _clear(page)
+    _show_tab(page, "Diagrams")
+
+
+def _overlaps(a, b):
+    return (a["x"] < b["x"] + b["width"] - 1 and b["x"] < a["x"] + a["width"] - 1
+            and a["y"] < b["y"] + b["height"] - 1 and b["y"] < a["y"] + a["height"] - 1)
+
+
+def _inside(inner, outer):
+    return (inner["x"] >= outer["x"] - 1 and inner["y"] >= outer["y"] - 1
+            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 1
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 1)
+
+
+def _assert_apart(page, names):
+    """The named boxes do not intersect, and every visible plot toolbar lies inside exactly one of them."""
+    boxes = {}
+    for name, selector in names.items():
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["width"] > 0, name
+        boxes[name] = box
+    for (a, box_a), (b, box_b) in combinations(boxes.items(), 2):
+        assert not _overlaps(box_a, box_b), f"{a} overlaps {b}"
+    toolbars = [t for t in (page.locator(".bk-Toolbar").nth(i).bounding_box()
+                            for i in range(page.locator(".bk-Toolbar").count())) if t and t["width"] > 0]
+    assert len(toolbars) >= len(names) - 1
+    for toolbar in toolbars:
+        owners = [n for n, box in boxes.items() if _overlaps(toolbar, box)]
+        assert len(owners) == 1 and _inside(toolbar, boxes[owners[0]]), f"a toolbar at {toolbar} meets {owners}"
+
+
+@pytest.mark.parametrize("width,height", VIEWPORTS, ids=[f"{w}x{h}" for w, h in VIEWPORTS])
+def test_layout_does_not_overlap(browser, server, vac, width, height):
+    page = _open_page(browser, server.url, width, height)
+    try:
+        _open_from_table(page, vac, lambda v: v["CLASS"] == "GALAXY" and v.name not in HOSTILE_IDS)
+        page.wait_for_selector("#object-predictions", timeout=60_000)
+        page.wait_for_timeout(1500)
+        diagrams = {n: f".diagram-{n}" for n in ("BPT", "WHAN", "SFMS", "CMD")}
+        _assert_apart(page, {**diagrams, "object view": ".object-view", "table": ".tabulator"})
+        page.screenshot(path=str(ARTIFACTS / f"layout-{width}x{height}.png"), full_page=True)
+        _show_tab(page, "What-if")
+        page.wait_for_selector("#whatif-table", timeout=60_000)
+        _assert_apart(page, {"what-if masks": ".whatif-masks", "object view": ".object-view"})
+        page.screenshot(path=str(ARTIFACTS / f"layout-{width}x{height}-whatif.png"), full_page=True)
+        assert page.console_errors == [] and page.external == []
+    finally:
+        page.context.close()

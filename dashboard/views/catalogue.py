@@ -72,11 +72,12 @@ class CatalogueView(pn.viewable.Viewer):
         self.state.store.export(self.state.shown_rows, path, self.export_format)
         return str(path)
 
-    def filters(self):
-        """The sidebar: class, probability, magnitude, redshift and any-column filters."""
+    def filters(self, width=300):
+        """The sidebar (`width` px): class, probability, magnitude, redshift and any-column filters."""
         s = self.state
+        inner = width - 20                   # every widget inside the sidebar, none under the diagrams
         column_range = pn.widgets.EditableRangeSlider.from_param(s.param.column_range, name="column range",
-                                                                 visible=False)
+                                                                 visible=False, width=inner)
 
         def _on_column(event):
             column_range.visible = bool(event.new)
@@ -89,15 +90,15 @@ class CatalogueView(pn.viewable.Viewer):
         return pn.Column(
             "### Filters",
             pn.widgets.CheckButtonGroup.from_param(s.param.classes, name="class"),
-            pn.widgets.FloatSlider.from_param(s.param.min_probability, name="min P(class)"),
-            pn.widgets.RangeSlider.from_param(s.param.mag_range, name="MAG_i", step=0.1),
-            pn.widgets.RangeSlider.from_param(s.param.z_range, name="predicted z", step=0.01),
-            pn.widgets.Select.from_param(s.param.column, name="any column"),
+            pn.widgets.FloatSlider.from_param(s.param.min_probability, name="min P(class)", width=inner),
+            pn.widgets.RangeSlider.from_param(s.param.mag_range, name="MAG_i", step=0.1, width=inner),
+            pn.widgets.RangeSlider.from_param(s.param.z_range, name="predicted z", step=0.01, width=inner),
+            pn.widgets.Select.from_param(s.param.column, name="any column", width=inner),
             column_range,
             "### Export",
             pn.widgets.RadioButtonGroup.from_param(self.param.export_format, name="format"),
             self.download,
-            width=300,
+            width=width,
         )
 
     def __panel__(self):

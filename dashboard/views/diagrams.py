@@ -10,7 +10,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
-from holoviews.operation.datashader import datashade, dynspread, rasterize
+from holoviews.operation.datashader import datashade, dynspread, rasterize, shade
 from matplotlib.path import Path as PolygonPath
 
 from ojala_core.constants import COSMOLOGY
@@ -19,6 +19,7 @@ from ojala_core.diagnostics import BPT_CURVES, WHAN_CUTS, bpt_curve
 __all__ = ["DiagramView", "DIAGRAMS", "CLASS_COLOURS"]
 
 CLASS_COLOURS = {"GALAXY": "#1f77b4", "QSO": "#d62728", "STAR": "#ff7f0e"}
+TAP_RADIUS_PX = 12          # a click opens the nearest shown object only if it is this close on screen
 _CURVE_STYLE = {"Ke01": "solid", "Ka03": "dashed", "S06": "dotted"}
 
 
@@ -54,6 +55,24 @@ def _sfms_overlay():
     return hv.Overlay(curves)
 
 
+class shade_or_blank(datashade):
+    """`datashade` that draws a transparent image when no point falls in the view.
+
+    HoloViews 1.23 fails on an all-empty aggregate (CoordinateValidationError in `shade`:
+    the blank image's axes are swapped), and the plot then ignores every later update, so
+    an empty selection or no ticked class would blank the diagram until a reload.
+    """
+
+    def _process(self, element, key=None):
+        agg = rasterize._process(self, element, key)
+        counts = np.stack([np.nan_to_num(agg.dimension_values(d, flat=True)) for d in agg.vdims])
+        if (counts > 0).any():
+            return shade._process(self, agg, key)
+        xs, ys = (agg.dimension_values(k, expanded=False) for k in range(2))
+        blank = np.zeros((len(ys), len(xs)), dtype=np.uint8)
+        return hv.RGB((xs, ys, blank, blank, blank, blank), kdims=agg.kdims, vdims=hv.RGB.vdims[:])
+
+
 @dataclass
 class DiagramSpec:
     """A 2-D diagram: axis columns, fixed ranges (None = from the data), reference overlay."""
@@ -83,12 +102,12 @@ class DiagramView(pn.viewable.Viewer):
     """One datashaded diagram of the shown objects over the filtered ones (grey).
 
     A box or lasso drag selects the objects inside (in this diagram's coordinates); a
-    click opens the nearest object.
+    click opens the nearest shown object within `TAP_RADIUS_PX` screen pixels.
     """
 
     colour_by = param.Selector(default="class", objects=["class", "density"])
 
-    def __init__(self, state, spec: DiagramSpec, height=330, width=430, **params):
+    def __init__(self, state, spec: DiagramSpec, height=300, width=380, **params):
         super().__init__(**params)
         self.state, self.spec = state, spec
         self.height, self.width = height, width
@@ -113,13 +132,15 @@ class DiagramView(pn.viewable.Viewer):
     def _build(self):
         spec = self.spec
         ranges = {k: v for k, v in (("x_range", spec.x_range), ("y_range", spec.y_range)) if v}
-        background = datashade(self._points("filter_mask", "filter_version"), cmap=["#e4e4e4", "#9a9a9a"], **ranges)
+        background = shade_or_blank(self._points("filter_mask", "filter_version"), cmap=["#e4e4e4", "#9a9a9a"],
+                                    **ranges)
         shown = self._points("mask", "version")
         if self.colour_by == "class":
-            fg = dynspread(datashade(shown, aggregator=ds.count_cat("CLASS"), color_key=CLASS_COLOURS, **ranges),
-                           threshold=0.6)
+            # min_alpha: a lone object of a class stays as visible as its colour (default 40 is near white)
+            fg = dynspread(shade_or_blank(shown, aggregator=ds.count_cat("CLASS"), color_key=CLASS_COLOURS,
+                                          min_alpha=160, **ranges), threshold=0.8)
         elif self.colour_by == "density":
-            fg = dynspread(datashade(shown, cmap="viridis", cnorm="eq_hist", **ranges), threshold=0.6)
+            fg = dynspread(shade_or_blank(shown, cmap="viridis", cnorm="eq_hist", **ranges), threshold=0.8)
         else:
             fg = rasterize(shown, aggregator=ds.mean(self.colour_by), **ranges).opts(
                 cmap="plasma", colorbar=True, clabel=self.colour_by)
@@ -130,6 +151,8 @@ class DiagramView(pn.viewable.Viewer):
         for stream, callback in ((hv.streams.BoundsXY, self._on_box), (hv.streams.Lasso, self._on_lasso),
                                  (hv.streams.Tap, self._on_tap)):
             stream(source=fg).add_subscriber(callback)
+        self._view = hv.streams.RangeXY(source=fg)          # what the plot shows, for click distances
+        self._frame = hv.streams.PlotSize(source=fg)
         marker = hv.DynamicMap(self._marker, streams=[hv.streams.Params(self.state, ["current_row"])])
         plot = background.opts(**opts) * fg * marker
         if spec.overlay is not None:
@@ -154,8 +177,10 @@ class DiagramView(pn.viewable.Viewer):
         x0, y0, x1, y1 = (float(b) for b in bounds)
         x, y = self._xy()
         inside = self.state.filter_mask & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        spec = self.spec
         self.state.select(np.flatnonzero(inside),
-                          f"{self.spec.name} box: {self.spec.x} in [{x0!r}, {x1!r}], {self.spec.y} in [{y0!r}, {y1!r}]")
+                          f"{spec.name} box: {spec.x} in [{x0:.3g}, {x1:.3g}], {spec.y} in [{y0:.3g}, {y1:.3g}]",
+                          {"diagram": spec.name, "x": spec.x, "y": spec.y, "x_range": [x0, x1], "y_range": [y0, y1]})
 
     def _on_lasso(self, geometry=None, **_):
         if geometry is None or len(geometry) < 3:
@@ -172,10 +197,21 @@ class DiagramView(pn.viewable.Viewer):
         rows = np.flatnonzero(self.state.mask & np.isfinite(xs) & np.isfinite(ys))
         if len(rows) == 0:
             return
-        sx = np.nanstd(xs[rows]) or 1.0
-        sy = np.nanstd(ys[rows]) or 1.0
-        d2 = ((xs[rows] - x) / sx) ** 2 + ((ys[rows] - y) / sy) ** 2
-        self.state.current_row = int(rows[np.argmin(d2)])
+        (x0, x1), (y0, y1) = self._shown_ranges(xs[rows], ys[rows])
+        width, height = self._frame.width or self.width - 90, self._frame.height or self.height - 80
+        d2 = ((xs[rows] - x) / (x1 - x0) * width) ** 2 + ((ys[rows] - y) / (y1 - y0) * height) ** 2
+        nearest = int(np.argmin(d2))
+        if d2[nearest] <= TAP_RADIUS_PX ** 2:       # a click on empty space opens nothing
+            self.state.current_row = int(rows[nearest])
+
+    def _shown_ranges(self, xs, ys):
+        """(x0, x1), (y0, y1) on screen: the plot's own ranges, else the fixed or the data ranges."""
+        ranges = []
+        for now, fixed, values in ((self._view.x_range, self.spec.x_range, xs),
+                                   (self._view.y_range, self.spec.y_range, ys)):
+            lo, hi = now or fixed or (float(values.min()), float(values.max()))
+            ranges.append((lo, hi) if hi > lo else (lo - 0.5, lo + 0.5))
+        return ranges
 
     def __panel__(self):
         return pn.Column(pn.widgets.Select.from_param(self.param.colour_by, name=f"{self.spec.name}: colour by",

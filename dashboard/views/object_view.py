@@ -4,6 +4,8 @@ cross-matched, broad-band magnitudes, predictions with errors and class probabil
 """
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -15,7 +17,7 @@ from ojala_core.vac.store import LABEL_PREFIX
 
 from .diagrams import CLASS_COLOURS
 
-__all__ = ["ObjectView", "JSpectrum", "fnu_microjansky"]
+__all__ = ["ObjectView", "JSpectrum", "fnu_microjansky", "applies_to_class"]
 
 _MICROJY = 1e29                      # erg s⁻¹ cm⁻² Hz⁻¹ -> μJy
 _C_ANGSTROM = 2.99792458e18
@@ -35,9 +37,19 @@ def _legend(label, legend):
     return {"legend_label": label} if legend else {}
 
 
+def applies_to_class(vocabulary, name, cls) -> bool:
+    """Whether the target `name` means something for an object of class `cls` (no z for a star)."""
+    applies = vocabulary[name].applies_to if name in vocabulary else ()
+    return not applies or cls in applies
+
+
 class JSpectrum:
     """A Bokeh J-spectrum figure whose data sources are swapped per object (no new figure per click):
-    observed NB f_ν with errors, the reconstruction ±1σ, emission lines, the DESI spectrum."""
+    observed NB f_ν with errors, the reconstruction ±1σ, emission lines, the DESI spectrum.
+
+    Its Bokeh models are edited only inside the document lock: a click arrives from a
+    HoloViews stream callback, which runs outside it (see `_in_document_lock`).
+    """
 
     def __init__(self, height=300, width=560, title="", legend=True):
         from bokeh.models import ColumnDataSource, LabelSet, Whisker
@@ -57,33 +69,53 @@ class JSpectrum:
         fig.scatter("x", "y", source=self.sources["obs"], color="black", size=5,
                     **_legend("J-PAS", legend))
         fig.segment("x", "lo", "x", "hi", source=self.sources["lines"], color="#d62728", line_dash="dotted")
+        # Rotated labels hang down from the top of their line (right-aligned), inside the frame.
         fig.add_layout(LabelSet(x="x", y="hi", text="label", source=self.sources["lines"], text_font_size="8pt",
-                                text_color="#d62728", angle=1.5708))
+                                text_color="#d62728", angle=1.5708, text_align="right", text_baseline="bottom",
+                                x_offset=-2, y_offset=-2))
         if legend:
             fig.legend.location = "top_left"
             fig.legend.label_text_font_size = "8pt"
         self.figure = fig
 
+    def _in_document_lock(self, edit):
+        """Run `edit` (which changes this figure's models) where Bokeh allows it: at once when the
+        figure is in no served document, else as a next-tick callback, which Bokeh runs holding
+        the document lock (a stream callback does not hold it)."""
+        doc = self.figure.document
+        if doc is None or doc.session_context is None:
+            edit()
+        else:
+            doc.add_next_tick_callback(edit)
+
+    def _send(self, data, title=None):
+        def edit():
+            for name, values in data.items():
+                self.sources[name].data = values
+            if title is not None:
+                self.figure.title.text = title
+        self._in_document_lock(edit)
+
     def clear(self):
-        for source in self.sources.values():
-            source.data = {k: [] for k in source.data}
+        self._send({name: {k: [] for k in source.data} for name, source in self.sources.items()})
 
     def show(self, model, token_row, recon=None, z=None, cls=None, desi=None, title=None):
-        """Draw one object (`token_row`: its one-row token table with FNU_iSDSS)."""
+        """Draw one object (`token_row`: its one-row token table with FNU_iSDSS); returns the
+        number of narrow bands with a measured flux."""
         bands = list(recon.index) if recon is not None else model.vocabulary.narrow_bands
         wave = _pivots(model, bands)
         scale = token_row["FNU_iSDSS"].iat[0]
         obs = fnu_microjansky([token_row[b].iat[0] for b in bands], scale)
         err = fnu_microjansky([token_row[f"{b}_ERR"].iat[0] for b in bands], scale)
         ok = np.isfinite(obs) & np.isfinite(err)
-        self.sources["obs"].data = dict(x=wave[ok], y=obs[ok], lo=obs[ok] - err[ok], hi=obs[ok] + err[ok])
+        data = {"obs": dict(x=wave[ok], y=obs[ok], lo=obs[ok] - err[ok], hi=obs[ok] + err[ok])}
         if recon is not None:
             mean = fnu_microjansky(recon["VALUE"], scale)
             sigma = fnu_microjansky(recon["ERR"], scale)
-            self.sources["model"].data = dict(x=wave, y=mean, lo=mean - sigma, hi=mean + sigma)
+            data["model"] = dict(x=wave, y=mean, lo=mean - sigma, hi=mean + sigma)
         else:
-            self.sources["model"].data = dict(x=[], y=[], lo=[], hi=[])
-        self.sources["desi"].data = dict(x=desi[0], y=desi[1]) if desi is not None else dict(x=[], y=[])
+            data["model"] = dict(x=[], y=[], lo=[], hi=[])
+        data["desi"] = dict(x=desi[0], y=desi[1]) if desi is not None else dict(x=[], y=[])
         top = float(np.nanmax(obs[ok] + err[ok])) if ok.any() else 1.0
         bottom = float(np.nanmin(obs[ok] - err[ok])) if ok.any() else 0.0
         xs, names = [], []
@@ -94,15 +126,15 @@ class JSpectrum:
                 if wave.min() - 100 < rest * (1 + z) < wave.max() + 100:
                     xs.append(rest * (1 + z))
                     names.append(name)
-        self.sources["lines"].data = dict(x=xs, lo=[bottom] * len(xs), hi=[top] * len(xs), label=names)
-        if title is not None:
-            self.figure.title.text = title
+        data["lines"] = dict(x=xs, lo=[bottom] * len(xs), hi=[top] * len(xs), label=names)
+        self._send(data, title)
+        return int(ok.sum())
 
 
 def desi_curve(spectra, targetid, wave_nb, obs_nb):
     """The DESI spectrum of `targetid` as f_ν [μJy], binned to ~8 Å and scaled to the NB photometry."""
-    if spectra is None or targetid in (None, "", "nan"):
-        return None
+    if spectra is None or pd.isna(targetid) or str(targetid) in ("", "nan"):
+        return None                     # no DESI match: a float NaN after the label join
     got = spectra.spectrum(int(float(targetid)))
     if got is None:
         return None
@@ -128,21 +160,21 @@ class ObjectView(pn.viewable.Viewer):
     def __init__(self, state, **params):
         super().__init__(**params)
         self.state = state
-        self.spectrum = JSpectrum()
+        self.spectrum = JSpectrum(width=480)
         self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
         self._head = pn.pane.HTML("Click an object in a diagram or the table.", sizing_mode="stretch_width")
         self._message = pn.pane.Alert("", alert_type="warning", visible=False)
         self._details = pn.pane.HTML("", sizing_mode="stretch_width")
         # Fixed panes whose content changes: a click sends text and data, not new widgets.
         self._body = pn.Column(self._head, self._message, self._spectrum_pane, self._details,
-                               sizing_mode="stretch_width")
+                               sizing_mode="stretch_width", css_classes=["object-view"])
         state.param.watch(self._update, "current_row")
 
     def _update(self, *_):
         try:
             self._render(self.state.current_row)
         except Exception as exc:           # one bad object must not take the explorer down
-            self._show_message(f"Cannot show this object: {exc}", "danger")
+            self._show_message(f"Cannot show this object: {escape(str(exc))}", "danger")
 
     def _show_message(self, text, kind):
         self._message.object, self._message.alert_type, self._message.visible = text, kind, True
@@ -154,7 +186,8 @@ class ObjectView(pn.viewable.Viewer):
             return
         s = self.state
         vac = s.frame.iloc[row]
-        self._head.object = f'<h3 id="object-title" data-jpas-id="{vac["JPAS_ID"]}">Object {vac["JPAS_ID"]}</h3>'
+        jpas_id = escape(str(vac["JPAS_ID"]))          # catalogue text: shown as text, never as HTML
+        self._head.object = f'<h3 id="object-title" data-jpas-id="{jpas_id}">Object {jpas_id}</h3>'
         if pd.isna(vac["CLASS"]):
             self._show_message(f"Not predicted (QUALITY_FLAG {int(vac['QUALITY_FLAG'])}: duplicate id or too "
                                "little photometry).", "warning")
@@ -166,20 +199,29 @@ class ObjectView(pn.viewable.Viewer):
         wave = _pivots(s.model, list(recon.index))
         obs = fnu_microjansky(recon["OBSERVED"], tokens["FNU_iSDSS"].iat[0])
         desi = desi_curve(s.spectra, vac.get(LABEL_PREFIX + "TARGETID"), wave, obs)
-        self.spectrum.show(s.model, tokens, recon, z, cls, desi, title=f"J-spectrum — {cls}")
+        n_bands = self.spectrum.show(s.model, tokens, recon, z, cls, desi, title=f"J-spectrum — {cls}")
         self._message.visible = False
-        self._head.object = (f'<h3 id="object-title" data-jpas-id="{vac["JPAS_ID"]}" '
-                             f'data-bands="{len(self.spectrum.sources["obs"].data["x"])}">Object {vac["JPAS_ID"]}</h3>')
-        self._details.object = (f"<div style='display:flex;gap:16px'>{self._predictions(vac)}<div>"
+        desi_class = vac.get(LABEL_PREFIX + "SPECTYPE")
+        desi_class = escape(str(desi_class)) if pd.notna(desi_class) else ""
+        matched = f"DESI {desi_class}" if desi_class else "no DESI match"
+        self._head.object = (f'<h3 id="object-title" data-jpas-id="{jpas_id}" data-bands="{n_bands}" '
+                             f'data-class="{cls}" data-desi-class="{desi_class}">Object {jpas_id}</h3>'
+                             f'<p id="object-classes" style="margin:0">OJALA <b>{cls}</b> '
+                             f'(P {float(vac[f"P_{cls}"]):.2f}) · {matched}</p>')
+        self._details.object = (f"<div style='display:flex;gap:16px'>{self._predictions(vac, cls)}<div>"
                                 f"{self._probabilities(vac)}{self._broad_bands(tokens)}</div></div>")
 
-    def _predictions(self, vac):
+    def _predictions(self, vac, cls):
+        """The targets that mean something for this class (no z or log M* for a star)."""
+        vocabulary = self.state.model.vocabulary
         rows = []
-        for name in DEFAULT_TARGETS[1:]:
+        for name in DEFAULT_TARGETS:
+            if name not in vac or f"{name}_ERR" not in vac or not applies_to_class(vocabulary, name, cls):
+                continue                 # the class itself (no error) or a quantity of another class
             desi = vac.get(LABEL_PREFIX + name, np.nan)
             desi = f"{desi:.4g}" if pd.notna(desi) else ""
-            rows.append(f"<tr><td>{name}</td><td>{vac[name]:.4g}</td><td>{vac[f'{name}_ERR']:.2g}</td>"
-                        f"<td>{desi}</td></tr>")
+            rows.append(f"<tr data-name='{name}'><td>{name}</td><td>{vac[name]:.4g}</td>"
+                        f"<td>{vac[f'{name}_ERR']:.2g}</td><td>{desi}</td></tr>")
         return ("<table id='object-predictions' style='font-size:12px'><tr><th>parameter</th>"
                 f"<th>OJALA</th><th>±1σ</th><th>DESI</th></tr>{''.join(rows)}</table>")
 

@@ -4,6 +4,7 @@ stored embeddings), as a gallery of J-spectra and parameters, selectable as a se
 from __future__ import annotations
 
 import time
+from html import escape
 
 import numpy as np
 import panel as pn
@@ -45,7 +46,7 @@ class SimilarityView(pn.viewable.Viewer, TabView):
             self.rows, self.distances = self.query(row)
             self.body.objects = [self._cards(), self._gallery()]
         except Exception as exc:
-            self.body.objects = [pn.pane.Alert(f"No neighbours: {exc}", alert_type="warning")]
+            self.body.objects = [pn.pane.Alert(f"No neighbours: {escape(str(exc))}", alert_type="warning")]
 
     def _cards(self):
         frame = self.state.frame
@@ -53,8 +54,9 @@ class SimilarityView(pn.viewable.Viewer, TabView):
         for rank, (r, d) in enumerate(zip(self.rows, self.distances), 1):
             v = frame.iloc[r]
             z = v["Z_QSO"] if v["CLASS"] == "QSO" else v["Z_GAL"]
-            items.append(f"<tr class='neighbour' data-rank='{rank}' data-distance='{float(d)!r}' data-jpas-id='{v['JPAS_ID']}'>"
-                         f"<td>{rank}</td><td>{v['JPAS_ID']}</td><td>{v['CLASS']}</td><td>{z:.3f}</td>"
+            jpas_id = escape(str(v["JPAS_ID"]))             # catalogue text, shown as text
+            items.append(f"<tr class='neighbour' data-rank='{rank}' data-distance='{float(d)!r}' "
+                         f"data-jpas-id='{jpas_id}'><td>{rank}</td><td>{jpas_id}</td><td>{v['CLASS']}</td><td>{z:.3f}</td>"
                          f"<td>{v['LOGM']:.2f}</td><td>{v['MAG_i']:.2f}</td><td>{d:.4f}</td></tr>")
         return pn.pane.HTML(
             f"<p id='similarity-info' data-k='{len(self.rows)}' data-ms='{1000 * self.seconds:.2f}'>"
@@ -76,7 +78,8 @@ class SimilarityView(pn.viewable.Viewer, TabView):
 
     def _select(self, *_):
         if len(self.rows):
-            self.state.select(self.rows, f"{len(self.rows)} neighbours of {self.state.frame['JPAS_ID'].iat[self.state.current_row]}")
+            jpas_id = self.state.frame["JPAS_ID"].iat[self.state.current_row]
+            self.state.select(self.rows, f"{len(self.rows)} neighbours of {jpas_id}")
 
     def __panel__(self):
         return pn.Column("### Similar objects", pn.Row(pn.widgets.IntSlider.from_param(self.param.k, width=200),

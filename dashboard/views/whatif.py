@@ -4,6 +4,8 @@ current selection, shown as the population's move in the BPT diagram.
 """
 from __future__ import annotations
 
+from html import escape
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -79,7 +81,7 @@ class WhatIfView(pn.viewable.Viewer, TabView):
     def _reset(self, *_):
         for tray, box in self.boxes.items():
             box.value = list(self.groups[tray])
-        for toggle in self.toggles.values():
+        for toggle in [*self.toggles.values(), *self.tray_toggles.values()]:
             toggle.value = True
 
     def update(self):
@@ -93,7 +95,8 @@ class WhatIfView(pn.viewable.Viewer, TabView):
             after = whatif_predict(self.state.model, tokens, hidden) if hidden else before
             self.result.objects = [self._table(before, after, hidden)]
         except Exception as exc:           # the explorer says what is wrong, never dies
-            self.result.objects = [pn.pane.Alert(f"What-if failed for this object: {exc}", alert_type="danger")]
+            self.result.objects = [pn.pane.Alert(f"What-if failed for this object: {escape(str(exc))}",
+                                                 alert_type="danger")]
 
     def _table(self, before, after, hidden):
         rows = []
@@ -125,8 +128,9 @@ class WhatIfView(pn.viewable.Viewer, TabView):
         derived = derived_columns(after, tokens["MAG_i"].to_numpy(float), tokens["MAG_i_ERR"].to_numpy(float))
         x0, y0 = s.frame["LOG_NII_HA"].to_numpy()[galaxies], s.frame["LOG_OIII_HB"].to_numpy()[galaxies]
         x1, y1 = derived["LOG_NII_HA"], derived["LOG_OIII_HB"]
-        plot = (hv.Points((x0, y0), "LOG_NII_HA", "LOG_OIII_HB", label="all tokens").opts(color="#9a9a9a", size=3)
-                * hv.Points((x1, y1), "LOG_NII_HA", "LOG_OIII_HB", label="masked").opts(color="#d62728", size=3))
+        axes = ["LOG_NII_HA", "LOG_OIII_HB"]             # both are key dimensions of a Points element
+        plot = (hv.Points((x0, y0), axes, label="all tokens").opts(color="#9a9a9a", size=3)
+                * hv.Points((x1, y1), axes, label="masked").opts(color="#d62728", size=3))
         before_cls = pd.Series(bpt_class(x0, y0)).value_counts()
         after_cls = pd.Series(bpt_class(x1, y1)).value_counts()
         counts = pd.DataFrame({"all tokens": before_cls, "masked": after_cls}).fillna(0).astype(int)
@@ -138,6 +142,6 @@ class WhatIfView(pn.viewable.Viewer, TabView):
     def __panel__(self):
         trays = [pn.Column(self.tray_toggles[t], self.boxes[t]) for t in self.boxes]
         return pn.Column("### What-if: hide tokens and predict again",
-                         pn.Row(*self.toggles.values()), *trays,
+                         pn.Column(pn.Row(*self.toggles.values()), *trays, css_classes=["whatif-masks"]),
                          pn.Row(self.hide_halpha, self.reset, self.apply), self.result, self.population,
                          sizing_mode="stretch_width")
