@@ -15,24 +15,35 @@ __all__ = ["fit_map_sample", "place_on_map", "UMAP_FIT_ROWS", "MAP_NEIGHBOURS"]
 
 UMAP_FIT_ROWS = 20_000
 MAP_NEIGHBOURS = 10
+SPECTRAL_MIN_ROWS = 64
 
 
 def fit_map_sample(sample, seed=42, n_neighbors=15) -> np.ndarray:
     """UMAP coordinates (m, 2) float32 of `sample` (m, d), every row finite; fixed by `seed`.
 
-    With `random_state` umap-learn runs single-threaded and gives the same bytes for the same
-    sample (checked in tests/test_scale.py). Fewer than 3 rows: all at the origin.
+    Runs on one thread (numba and BLAS too: a parallel sum's order decides the last bit, and
+    UMAP's optimisation amplifies it), so the same sample gives the same bytes (checked in
+    tests/test_scale.py and by the resume test of tests/test_reliability.py). Fewer than 3 rows:
+    all at the origin. A small sample starts from PCA: UMAP's spectral start needs more rows
+    than its eigenvectors.
     """
     sample = np.asarray(sample, dtype=np.float32)
     if len(sample) < 3:
         return np.zeros((len(sample), 2), dtype=np.float32)
+    import numba
     import umap
+    from threadpoolctl import threadpool_limits
 
     reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(sample) - 1), min_dist=0.1,
-                        random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")            # 'n_jobs overridden by random_state', spectral init notes
-        return reducer.fit_transform(sample).astype(np.float32)
+                        init="spectral" if len(sample) > SPECTRAL_MIN_ROWS else "pca", random_state=seed)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with warnings.catch_warnings(), threadpool_limits(1):
+            warnings.simplefilter("ignore")        # 'n_jobs overridden by random_state', spectral init notes
+            return reducer.fit_transform(sample).astype(np.float32)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def place_on_map(sample_coords, neighbours, distances) -> np.ndarray:

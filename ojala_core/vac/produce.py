@@ -45,7 +45,7 @@ from .export import export_table
 from .reference import EmbeddingReference, load_model_reference, load_reference, partition_columns
 from .similarity import NPROBE, OUTLIER_K, EmbeddingIndex, make_index, training_rows
 
-__all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD", "MIN_VAC_ROWS"]
+__all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ MIN_NB_FOR_GOOD = 50
 # Bit flags of QUALITY_FLAG: why a row was not predicted, or is predicted from less.
 # BAD_COORDINATES: RA outside [0, 360) deg, |DEC| > 90 deg or not finite (still predicted: photometry is fine).
 QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDSS": 8, "BAD_COORDINATES": 16}
-# The UMAP map and the neighbour-based outlier score need a few objects.
-MIN_VAC_ROWS = 16
 # What a finished partition was made from: resume/part-NNNNN.json beside catalogue/ and embeddings/.
 RUN_RECORD = "run.json"
 _TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fit", ".csv")
@@ -99,9 +97,6 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     rows = sum(count_table_rows(f) for f in files)
     if rows == 0:
         raise InputError(f"{catalogue}: the catalogue is empty — give a catalogue with rows")
-    if rows < MIN_VAC_ROWS:
-        raise InputError(f"{catalogue}: {rows} rows; a VAC needs at least {MIN_VAC_ROWS} objects (its UMAP map and "
-                         "outlier scores compare each object with its neighbours) — give a larger catalogue")
     streamed = len(files) == 1 and scheduler is None
     run = _run_record(model_dir, files, dict(prefix=prefix, id_column=id_column, filters=_jsonable(jpas_filters),
                                              flags_threshold=flags_threshold,
