@@ -7,10 +7,8 @@ from __future__ import annotations
 import numpy as np
 from astropy.cosmology import FlatLambdaCDM
 
-from .lines import EMISSION_LINES as _LINES
-
 __all__ = ["COSMOLOGY", "SOLAR_LUMINOSITY_ERG_S", "MPC_CM", "CALZETTI_RV", "CASE_B_BALMER_DECREMENT",
-           "AGN_BALMER_DECREMENT", "speagle14_log_sfr", "EMISSION_LINES"]
+           "AGN_BALMER_DECREMENT", "speagle14_log_sfr"]
 
 # DESIGN §9: luminosity distances from flat ΛCDM with H0 = 70 km/s/Mpc, Ωm = 0.3.
 COSMOLOGY = FlatLambdaCDM(H0=70.0, Om0=0.3)
@@ -35,6 +33,3 @@ def speagle14_log_sfr(log_mass, z):
     t = COSMOLOGY.age(np.asarray(z, dtype=float)).value
     return (0.84 - 0.026 * t) * np.asarray(log_mass) - (6.51 - 0.11 * t)
 
-
-# Transitional view of the line table for the explorer (wavelength, cloudy); see `ojala_core.lines`.
-EMISSION_LINES = {n: {"wavelength": ln.wavelength, "cloudy": ln.cloudy} for n, ln in _LINES.items()}

@@ -34,6 +34,9 @@ class EmissionLine:
         [NII] with Hα's). The token belongs to the line of the same name.
     calzetti_k : float or None
         Calzetti et al. (2000) k(λ) = A(λ)/E(B−V) at the line (R_V = 4.05).
+    marked : bool
+        Marked on the explorer's J-spectrum (False for a doublet's weaker member, whose label
+        would sit on its partner's at narrow-band resolution).
     """
 
     name: str
@@ -43,6 +46,7 @@ class EmissionLine:
     ew_token: str | None = None
     continuum_token: str | None = None
     calzetti_k: float | None = None
+    marked: bool = True
 
     @property
     def owns_continuum(self) -> bool:
@@ -56,8 +60,8 @@ _LINES = (
     EmissionLine("HBETA", 4861.32, "H  1  4861.32A", "Hβ", "HBETA_4861_EW", "HBETA_CONT", 4.60),
     EmissionLine("OIII_5007", 5006.84, "O  3  5006.84A", "[OIII]", "OIII_5007_EW", "HBETA_CONT", 4.46),
     EmissionLine("NII_6584", 6583.45, "N  2  6583.45A", "[NII]", "NII_6584_EW", "HALPHA_CONT", 3.32),
-    EmissionLine("OIII_4959", 4958.91, "O  3  4958.91A", "[OIII]4959"),
-    EmissionLine("NII_6548", 6548.05, "N  2  6548.05A", "[NII]6548"),
+    EmissionLine("OIII_4959", 4958.91, "O  3  4958.91A", "[OIII]4959", marked=False),
+    EmissionLine("NII_6548", 6548.05, "N  2  6548.05A", "[NII]6548", marked=False),
     EmissionLine("OII_3727", 3727.42, "O  2  3726.03A", "[OII]"),
 )
 

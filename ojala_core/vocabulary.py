@@ -240,10 +240,11 @@ class Vocabulary:
         """Default targets, in vocabulary order: what `predict`, the VAC and the explorer ask for."""
         return [t.name for t in self.tokens if t.is_target]
 
-    def targets_for(self, spectype: str) -> list[str]:
-        """Default regression targets meaningful for objects of class `spectype` (e.g. no z for a star)."""
+    def targets_for(self, spectype: str | None = None) -> list[str]:
+        """Default regression targets meaningful for objects of class `spectype` (e.g. no z for a
+        star); None: those of every class."""
         return [t.name for t in self.tokens if t.is_target and t.kind == REGRESSION
-                and (not t.applies_to or spectype in t.applies_to)]
+                and (spectype is None or not t.applies_to or spectype in t.applies_to)]
 
     def ew_token(self, line: str) -> str | None:
         """The EW token of emission line `line` (a key of `lines.EMISSION_LINES`), or None if absent."""

@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from dashboard.views.whatif import filters_near_line
-from ojala_core.constants import EMISSION_LINES
+from ojala_core.lines import EMISSION_LINES
 from ojala_core.model.pretrained import Ojala
 from ojala_core.vac.store import VacStore
 
@@ -464,7 +464,7 @@ def test_click_opens_the_jspectrum_and_whatif_changes_halpha(page, vac):
     page.screenshot(path=str(ARTIFACTS / "07-object.png"), full_page=True)
     _show_tab(page, "What-if")
     page.wait_for_selector("#whatif-table", timeout=30_000)
-    bands = filters_near_line(_model(), EMISSION_LINES["HALPHA"]["wavelength"], float(vac["Z_GAL"].iat[row]))
+    bands = filters_near_line(_model(), EMISSION_LINES["HALPHA"].wavelength, float(vac["Z_GAL"].iat[row]))
     assert bands
     for band in bands:
         page.get_by_text(band, exact=True).click()

@@ -13,10 +13,17 @@ import param
 from ojala_core.vac.export import EXPORT_FORMATS
 from ojala_core.vac.store import LABEL_PREFIX
 
-__all__ = ["CatalogueView", "TABLE_COLUMNS"]
+__all__ = ["CatalogueView", "table_columns"]
 
-TABLE_COLUMNS = ["JPAS_ID", "CLASS", "P_GALAXY", "P_QSO", "P_STAR", "MAG_i", "Z_GAL", "Z_GAL_ERR", "Z_QSO", "LOGM",
-                 "LOGSFR", "HALPHA_6562_EW", "BPT_Ke01", "WHAN_CLASS", "TEFF", "OUTLIER_SCORE", "QUALITY_FLAG"]
+
+def table_columns(vocabulary, classes) -> list[str]:
+    """Table columns: identity and class, i magnitude, every regression target of the model
+    (redshifts with their error), the diagnostic classes, the outlier score and quality flag."""
+    targets = []
+    for name in vocabulary.targets_for():
+        targets += [name, f"{name}_ERR"] if vocabulary[name].is_redshift else [name]
+    return ["JPAS_ID", "CLASS", *[f"P_{c}" for c in classes], "MAG_i", *targets,
+            "BPT_Ke01", "WHAN_CLASS", "OUTLIER_SCORE", "QUALITY_FLAG"]
 
 
 class CatalogueView(pn.viewable.Viewer):
@@ -29,7 +36,8 @@ class CatalogueView(pn.viewable.Viewer):
         self.state = state
         frame = state.frame
         desi = [c for c in (LABEL_PREFIX + "TARGETID", LABEL_PREFIX + "Z_GAL") if c in frame]
-        self.columns = [c for c in TABLE_COLUMNS if c in frame] + desi
+        self.columns = [c for c in table_columns(state.model.vocabulary, state.param.classes.objects)
+                        if c in frame] + desi
         self.table = pn.widgets.Tabulator(self._value(), pagination="remote", page_size=page_size, disabled=True,
                                           show_index=False, sizing_mode="stretch_width", height=470,
                                           selectable=False, name="catalogue")

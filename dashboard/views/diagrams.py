@@ -13,7 +13,7 @@ import param
 from holoviews.operation.datashader import datashade, dynspread, rasterize, shade
 from matplotlib.path import Path as PolygonPath
 
-from ojala_core.constants import COSMOLOGY
+from ojala_core.constants import speagle14_log_sfr
 from ojala_core.diagnostics import BPT_CURVES, WHAN_CUTS, bpt_curve
 
 __all__ = ["DiagramView", "DIAGRAMS", "CLASS_COLOURS"]
@@ -49,8 +49,7 @@ def _sfms_overlay():
     curves = []
     logm = np.linspace(8.5, 11.5, 50)
     for z, dash in ((0.1, "solid"), (0.5, "dashed")):
-        t = COSMOLOGY.age(z).value
-        curves.append(hv.Curve((logm, (0.84 - 0.026 * t) * logm - (6.51 - 0.11 * t)), "LOGM", "LOGSFR",
+        curves.append(hv.Curve((logm, speagle14_log_sfr(logm, z)), "LOGM", "LOGSFR",
                                label=f"Speagle+14 z={z}").opts(color="black", line_dash=dash))
     return hv.Overlay(curves)
 

@@ -10,14 +10,13 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from ojala_core.constants import EMISSION_LINES
-from ojala_core.model.inference import DEFAULT_TARGETS
+from ojala_core.lines import EMISSION_LINES
 from ojala_core.model.whatif import reconstruct_bands
 from ojala_core.vac.store import LABEL_PREFIX
 
 from .diagrams import CLASS_COLOURS
 
-__all__ = ["ObjectView", "JSpectrum", "fnu_microjansky", "applies_to_class"]
+__all__ = ["ObjectView", "JSpectrum", "fnu_microjansky"]
 
 _MICROJY = 1e29                      # erg s⁻¹ cm⁻² Hz⁻¹ -> μJy
 _C_ANGSTROM = 2.99792458e18
@@ -35,12 +34,6 @@ def _pivots(model, bands):
 
 def _legend(label, legend):
     return {"legend_label": label} if legend else {}
-
-
-def applies_to_class(vocabulary, name, cls) -> bool:
-    """Whether the target `name` means something for an object of class `cls` (no z for a star)."""
-    applies = vocabulary[name].applies_to if name in vocabulary else ()
-    return not applies or cls in applies
 
 
 class JSpectrum:
@@ -120,8 +113,8 @@ class JSpectrum:
         bottom = float(np.nanmin(obs[ok] - err[ok])) if ok.any() else 0.0
         xs, names = [], []
         if z is not None and np.isfinite(z):
-            lines = _QSO_LINES if cls == "QSO" else {k: v["wavelength"] for k, v in EMISSION_LINES.items()
-                                                     if k in ("HALPHA", "HBETA", "OIII_5007", "NII_6584", "OII_3727")}
+            lines = _QSO_LINES if cls == "QSO" else {ln.label: ln.wavelength for ln in EMISSION_LINES.values()
+                                                     if ln.marked}
             for name, rest in lines.items():
                 if wave.min() - 100 < rest * (1 + z) < wave.max() + 100:
                     xs.append(rest * (1 + z))
@@ -215,9 +208,9 @@ class ObjectView(pn.viewable.Viewer):
         """The targets that mean something for this class (no z or log M* for a star)."""
         vocabulary = self.state.model.vocabulary
         rows = []
-        for name in DEFAULT_TARGETS:
-            if name not in vac or f"{name}_ERR" not in vac or not applies_to_class(vocabulary, name, cls):
-                continue                 # the class itself (no error) or a quantity of another class
+        for name in vocabulary.targets_for(cls):
+            if name not in vac or f"{name}_ERR" not in vac:
+                continue                 # a target this VAC lacks
             desi = vac.get(LABEL_PREFIX + name, np.nan)
             desi = f"{desi:.4g}" if pd.notna(desi) else ""
             rows.append(f"<tr data-name='{name}'><td>{name}</td><td>{vac[name]:.4g}</td>"

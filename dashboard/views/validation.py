@@ -41,7 +41,8 @@ class ValidationView(pn.viewable.Viewer, TabView):
         pred = frame[name].to_numpy(float)
         true = frame[LABEL_PREFIX + name].to_numpy(float)
         ok = self.state.mask & np.isfinite(pred) & np.isfinite(true)
-        redshift = name.startswith("Z_")
+        vocabulary = self.state.model.vocabulary
+        redshift = name in vocabulary and vocabulary[name].is_redshift
         if ok.sum() < 2:
             self.body.objects = [pn.pane.Markdown(f"Fewer than 2 shown objects have a DESI {name}.")]
             return
@@ -55,7 +56,8 @@ class ValidationView(pn.viewable.Viewer, TabView):
         mag = frame["MAG_i"].to_numpy(float)[ok]
         bins = sliding_bins(mag, lambda p, t: regression_summary(p, t, redshift=redshift)["sigma_nmad"],
                             pred[ok], true[ok], min_count=max(10, min(100, int(ok.sum()) // 10)))
-        curve = hv.Curve([(c, v) for c, _, v in bins], "MAG_i", "σ_NMAD").opts(width=380, height=250, title="σ_NMAD vs i")
+        curve = hv.Curve([(c, v) for c, _, v in bins], "MAG_i", "σ_NMAD").opts(width=380, height=250,
+                                                                              title="σ_NMAD vs i")
         text = " · ".join(f"{k} {v:.4g}" for k, v in stats.items() if isinstance(v, float))
         self.body.objects = [pn.pane.HTML(f"<p id='validation-stats' data-n='{int(ok.sum())}'>{name}: "
                                           f"n {int(ok.sum())} · {text}</p>"),

@@ -12,9 +12,8 @@ import pandas as pd
 import panel as pn
 import param
 
-from ojala_core.constants import EMISSION_LINES
 from ojala_core.diagnostics import bpt_class
-from ojala_core.model.inference import DEFAULT_TARGETS
+from ojala_core.lines import EMISSION_LINES
 from ojala_core.model.whatif import mask_groups, whatif_predict
 from ojala_core.vac.columns import derived_columns
 
@@ -22,8 +21,6 @@ from . import TabView
 
 __all__ = ["WhatIfView", "filters_near_line"]
 
-_SHOWN = ("SPECTYPE", "Z_GAL", "Z_QSO", "LOGM", "LOGSFR", "HALPHA_6562_EW", "HBETA_4861_EW", "OIII_5007_EW",
-          "NII_6584_EW", "TEFF", "LOGG", "FEH")
 MAX_SELECTION = 2000
 
 
@@ -74,7 +71,7 @@ class WhatIfView(pn.viewable.Viewer, TabView):
         if row is None:
             return
         z = float(self.state.frame["Z_GAL"].iat[row])
-        near = set(filters_near_line(self.state.model, EMISSION_LINES["HALPHA"]["wavelength"], z))
+        near = set(filters_near_line(self.state.model, EMISSION_LINES["HALPHA"].wavelength, z))
         for tray, box in self.boxes.items():
             box.value = [b for b in box.value if b not in near]
 
@@ -93,18 +90,23 @@ class WhatIfView(pn.viewable.Viewer, TabView):
             tokens = self.state.tokens_of(row)
             before = self.state.cached("unmasked", row, lambda: whatif_predict(self.state.model, tokens, []))
             after = whatif_predict(self.state.model, tokens, hidden) if hidden else before
-            self.result.objects = [self._table(before, after, hidden)]
+            cls = str(self.state.frame["CLASS"].iat[row])
+            self.result.objects = [self._table(before, after, hidden, cls)]
         except Exception as exc:           # the explorer says what is wrong, never dies
             self.result.objects = [pn.pane.Alert(f"What-if failed for this object: {escape(str(exc))}",
                                                  alert_type="danger")]
 
-    def _table(self, before, after, hidden):
+    def _table(self, before, after, hidden, cls):
+        """Before/after of the class tokens and of the targets that mean something for class `cls`."""
+        vocabulary = self.state.model.vocabulary
         rows = []
-        for name in _SHOWN:
+        for name in [c for c in vocabulary.classes if c in before]:
             b, a = before[name].iat[0], after[name].iat[0]
-            if name == "SPECTYPE":
-                rows.append(f"<tr data-name='{name}'><td>{name}</td><td>{b}</td><td>{a}</td><td></td></tr>")
+            rows.append(f"<tr data-name='{name}'><td>{name}</td><td>{b}</td><td>{a}</td><td></td></tr>")
+        for name in vocabulary.targets_for(cls):
+            if name not in before:
                 continue
+            b, a = before[name].iat[0], after[name].iat[0]
             eb, ea = before[f"{name}_ERR"].iat[0], after[f"{name}_ERR"].iat[0]
             rows.append(f"<tr data-name='{name}' data-before='{float(b)!r}' data-after='{float(a)!r}'><td>{name}</td>"
                         f"<td>{b:.4g} ± {eb:.2g}</td><td>{a:.4g} ± {ea:.2g}</td><td>{a - b:+.3g}</td></tr>")
@@ -124,7 +126,7 @@ class WhatIfView(pn.viewable.Viewer, TabView):
             self.population.objects = [pn.pane.Alert("No galaxy in the selection.", alert_type="info")]
             return
         tokens = s.store.tokens(galaxies)
-        after = whatif_predict(s.model, tokens, self.hidden(), targets=DEFAULT_TARGETS)
+        after = whatif_predict(s.model, tokens, self.hidden())
         derived = derived_columns(after, tokens["MAG_i"].to_numpy(float), tokens["MAG_i_ERR"].to_numpy(float))
         x0, y0 = s.frame["LOG_NII_HA"].to_numpy()[galaxies], s.frame["LOG_OIII_HB"].to_numpy()[galaxies]
         x1, y1 = derived["LOG_NII_HA"], derived["LOG_OIII_HB"]

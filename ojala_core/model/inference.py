@@ -11,15 +11,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..vocabulary import CLASS, DEFAULT_VOCABULARY
+from ..vocabulary import CLASS
 from .packing import pack_tokens
 from .pretrained import Ojala
 
 __all__ = ["predict"]
-
-# Transitional, for the explorer until it asks its model: use `model.vocabulary.targets`.
-DEFAULT_TARGETS = tuple(DEFAULT_VOCABULARY.targets)
-
 
 @torch.no_grad()
 def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = None,
