@@ -105,6 +105,16 @@ def _cmd_vac(args):
               "catalogue, model and options")
 
 
+def _cmd_index(args):
+    from .vac.reference import REFERENCE_ROWS, EmbeddingReference, build_reference
+
+    folder = build_reference(args.model, args.mocks, rows=args.rows or REFERENCE_ROWS, seed=args.seed,
+                             batch_size=args.batch_size)
+    rows = len(EmbeddingReference.load(folder).embeddings)
+    print(f"reference set of {args.model} in {folder}: {rows} training objects of {args.mocks} "
+          "(every later 'ojala vac' with this model measures OUTLIER_SCORE and places UMAP_X/UMAP_Y against it)")
+
+
 def _add_jpas_layout_arguments(p):
     from .io.jpas import DEFAULT_FLAGS_THRESHOLD
 
@@ -196,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--umap-fit-rows", type=int, default=20_000, help="UMAP is fitted on this many objects")
     p.add_argument("--seed", type=int, default=42, help="UMAP subsample and randomness")
     p.set_defaults(func=_cmd_vac)
+
+    p = sub.add_parser("index", help="the model's fixed reference set (MODEL/reference/): embeddings and 2-D map "
+                                     "of a seeded sample of its training objects, for OUTLIER_SCORE and the map")
+    p.add_argument("--model", required=True, help="model folder (e.g. models/ojala-small); reference/ goes in it")
+    p.add_argument("--mocks", required=True, help="mocks folder whose train.parquet the model was trained on")
+    p.add_argument("--rows", type=int, default=None,
+                   help="training objects in the reference set (default: as many as a VAC's UMAP sample)")
+    p.add_argument("--seed", type=int, default=42, help="sample and UMAP seed")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.set_defaults(func=_cmd_index)
 
     from .validation import cli as validate
 

@@ -5,12 +5,13 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
+from ojala_core.cli import main
 from ojala_core.model.config import MODEL_PRESETS
 from ojala_core.model.pretrained import Ojala
 from ojala_core.model.tokenizer import Normalisation
 from ojala_core.vac.embedding_map import fit_map_sample, place_on_map
 from ojala_core.vac.produce import produce_vac
-from ojala_core.vac.reference import EmbeddingReference, build_reference
+from ojala_core.vac.reference import EmbeddingReference
 from ojala_core.vac.similarity import EmbeddingIndex, make_index, recall_at_k
 from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
 
@@ -78,7 +79,7 @@ def model_with_reference(tiny_mocks, tmp_path_factory):
     path = tmp_path_factory.mktemp("scalemodel") / "model"
     train = pd.read_parquet(tiny_mocks[0] / "train.parquet")
     Ojala(MODEL_PRESETS["tiny"], V, Normalisation.fit(train, V)).save_pretrained(path)
-    build_reference(path, tiny_mocks[0], rows=300, seed=5)
+    assert main(["index", "--model", str(path), "--mocks", str(tiny_mocks[0]), "--rows", "300", "--seed", "5"]) == 0
     return path
 
 
