@@ -206,6 +206,15 @@ def _(good, d):
     return d / "nodec.csv", ["nodec.csv", "DELTA_J2000"]
 
 
+@catalogue_case("blank cell in a CSV column of 19-digit ids")
+def _(good, d):
+    frame = good.frame.drop(columns="TILE_ID").astype({"NUMBER": object})
+    frame["NUMBER"] = [str(9_000_000_000_000_000_000 + i) for i in range(len(frame))]
+    frame.loc[3, "NUMBER"] = ""
+    frame.to_csv(d / "blank-id.csv", index=False)
+    return d / "blank-id.csv", ["blank-id.csv", "NUMBER", "blank object id", "rows [3]"]
+
+
 @catalogue_case("folder without tables")
 def _(good, d):
     (d / "folder").mkdir()
@@ -563,6 +572,15 @@ def test_a_catalogue_of_a_few_rows_makes_its_vac(good, tmp_path, rows):
     vac = pd.read_parquet(tmp_path / "vac" / "catalogue" / "part-00000.parquet")
     assert len(vac) == rows and np.isfinite(vac[["UMAP_X", "UMAP_Y"]].to_numpy()).all()
     assert np.isfinite(vac["Z_GAL"]).all()
+
+
+def test_19_digit_csv_ids_are_kept_exactly(good, tmp_path):
+    frame = good.frame.drop(columns="TILE_ID")
+    ids = [str(9_000_000_000_000_000_000 + 7 * i) for i in range(len(frame))]
+    frame.assign(NUMBER=ids).to_csv(tmp_path / "ids.csv", index=False)
+    assert main(vac_args(str(SHIPPED), str(tmp_path / "ids.csv"), str(tmp_path / "vac"))) == 0
+    vac = pd.read_parquet(tmp_path / "vac" / "catalogue" / "part-00000.parquet")
+    assert vac["JPAS_ID"].tolist() == ids and (vac["QUALITY_FLAG"] & QUALITY_FLAGS["DUPLICATE_ID"] == 0).all()
 
 
 def test_nan_spectra_and_dropped_rows_are_reported(good, tmp_path):

@@ -17,7 +17,7 @@ from ..filters import load_filter
 from ..photometry import C_ANGSTROM_PER_S, MAG_PER_LN_FLUX, ab_magnitude, fnu_from_ab
 from .files import count_rows
 from .jpas_archive import ColumnIndex, file_columns
-from .jpas_layout import JPAS_CATALOGUE_BANDS, LEGACY_MAGNITUDES, CatalogueLayout
+from .jpas_layout import ID_COLUMNS, JPAS_CATALOGUE_BANDS, LEGACY_MAGNITUDES, CatalogueLayout
 from .jpas_units import MAG_SENTINELS, MAGNITUDE_RANGE, check_magnitude_offset, check_magnitudes
 from .tables import InputError, read_table
 
@@ -171,12 +171,12 @@ def catalogue_ids(path, id_column=None, row_offset=0) -> np.ndarray:
     """Object ids of every row of a J-PAS catalogue file, reading only the id columns
     (as `read_jpas_catalogue` builds them; row numbers from `row_offset` if it has none)."""
     index = ColumnIndex(file_columns(path), path)
-    found = {n: index.find(n) for n in ([id_column] if id_column else ["TILE_ID", "NUMBER"])}
+    found = {n: index.find(n) for n in ([id_column] if id_column else ID_COLUMNS)}
     if id_column and not found[id_column]:
         raise InputError(f"{path}: no id column '{id_column}'")
     wanted = {actual: name for name, actual in found.items() if actual}
     if wanted:
-        frame = read_table(path, columns=list(wanted)).rename(columns=wanted)
+        frame = read_table(path, columns=list(wanted), text_columns=list(wanted)).rename(columns=wanted)
     else:
         frame = pd.DataFrame(index=range(count_table_rows(path)))
     return _object_ids(frame, id_column, path, row_offset, check_unique=False)
@@ -191,6 +191,13 @@ def count_table_rows(path) -> int:
 
 
 def _object_ids(frame, id_column, path, row_offset=0, check_unique=True):
+    parts = [id_column] if id_column else [c for c in ID_COLUMNS if c in frame]
+    for name in parts:
+        blank = frame[name].isna().to_numpy() | (frame[name].astype(str).str.strip() == "").to_numpy()
+        if blank.any():
+            rows = (row_offset + np.flatnonzero(blank)[:5]).tolist()
+            raise InputError(f"{path}: column '{name}': blank object id (rows {rows}) — fill it, or name a complete "
+                             "id column with --id-column")
     if id_column:
         ids = frame[id_column].astype(str)
     elif "TILE_ID" in frame and "NUMBER" in frame:

@@ -177,10 +177,11 @@ def _native(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def iter_raw_chunks(path, columns, chunk_rows):
+def iter_raw_chunks(path, columns, chunk_rows, text_columns=()):
     """Stream the given columns of a table as ``{name: array}`` chunks of `chunk_rows` rows.
 
-    FITS vector columns come as 2-D arrays, Parquet lists and CSV array cells as object arrays.
+    FITS vector columns come as 2-D arrays, Parquet lists and CSV array cells as object arrays;
+    CSV `text_columns` (ids) stay text, never a float round-trip.
     """
     import pyarrow.parquet as pq
 
@@ -192,7 +193,8 @@ def iter_raw_chunks(path, columns, chunk_rows):
                 frame = batch.to_pandas()
                 yield {c: frame[c].to_numpy() for c in columns}
         elif suffix in (".csv", ".txt"):
-            for frame in pd.read_csv(path, usecols=list(columns), comment="#", chunksize=chunk_rows):
+            for frame in pd.read_csv(path, usecols=list(columns), comment="#", chunksize=chunk_rows,
+                                     dtype={c: str for c in text_columns if c in columns}):
                 yield {c: frame[c].to_numpy() for c in columns}
         elif suffix in (".fits", ".fit", ".fz"):
             from astropy.io import fits

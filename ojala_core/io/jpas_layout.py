@@ -46,6 +46,8 @@ _ARCHIVE_UNITS = {"FLUX": ARCHIVE_FLUX_UNIT, "FLUX_ERR": ARCHIVE_FLUX_UNIT,
 # archive array quantity -> flat column pattern ({p} prefix, {f} filter)
 _FLAT_OF_ARRAY = {"FLUX": "{p}_{f}", "FLUX_ERR": "{p}_{f}_ERR", "FLUX_RELERR": "{p}_{f}_RELERR",
                   "MAG": "{p}_{f}", "MAG_ERR": "{p}_{f}_ERR", "FLAGS": "FLAGS_{f}", "MASK_FLAGS": "MASK_FLAGS_{f}"}
+# The object id: TILE_ID-NUMBER (or NUMBER) unless --id-column names another.
+ID_COLUMNS = ("TILE_ID", "NUMBER")
 _SCALARS = ("ALPHA_J2000", "DELTA_J2000", "TILE_ID", "NUMBER", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "MORPHTYPE",
             *LEGACY_MAGNITUDES, *[e for c in LEGACY_MAGNITUDES for e in (c.replace("MAG_", "MAG_ERR_", 1), f"{c}_ERR")])
 # Legacy Surveys call the morphology TYPE; read it as MORPHTYPE when that is absent.
@@ -142,11 +144,16 @@ class CatalogueLayout:
             wanted += [c for c in self.index.names if c not in wanted]
         return list(dict.fromkeys(wanted))
 
+    def id_columns(self) -> list[str]:
+        """Actual names of the columns the object id is made of (read as text)."""
+        names = [self.id_column] if self.id_column else list(ID_COLUMNS)
+        return [c for n in names if (c := self.index.find(n))]
+
     # -- raw rows -> canonical flat table --------------------------------------------------------
     def iter_chunks(self, chunk_rows=100_000, all_columns=False):
         """Yield (row_offset, canonical flat DataFrame) chunks; band units are fixed by the first chunk."""
         offset = 0
-        for raw in iter_raw_chunks(self.path, self.source_columns(all_columns), chunk_rows):
+        for raw in iter_raw_chunks(self.path, self.source_columns(all_columns), chunk_rows, self.id_columns()):
             n = len(next(iter(raw.values()))) if raw else 0
             if n:
                 yield offset, self.canonical(raw, offset)

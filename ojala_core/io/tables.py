@@ -82,7 +82,7 @@ def _decode_bytes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read_table(path, hdu=None, columns=None) -> pd.DataFrame:
+def read_table(path, hdu=None, columns=None, text_columns=()) -> pd.DataFrame:
     """Read a CSV, FITS (binary table) or Parquet file into a DataFrame.
 
     Parameters
@@ -92,6 +92,7 @@ def read_table(path, hdu=None, columns=None) -> pd.DataFrame:
         FITS extension (default: the first table).
     columns : list of str, optional
         Columns to read (Parquet and FITS read only these).
+    text_columns : columns a CSV holds as text (ids: a blank cell must not turn 19-digit ids into floats).
     """
     path = Path(path)
     if not path.exists():
@@ -106,7 +107,7 @@ def read_table(path, hdu=None, columns=None) -> pd.DataFrame:
         if suffix in _PARQUET_SUFFIXES:
             frame = pd.read_parquet(path, columns=columns)
         elif suffix in _CSV_SUFFIXES:
-            frame = pd.read_csv(path, usecols=columns, comment="#")
+            frame = pd.read_csv(path, usecols=columns, comment="#", dtype={c: str for c in text_columns})
         else:
             frame = _read_fits(path, hdu, columns)
     return _decode_bytes(frame)
