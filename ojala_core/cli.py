@@ -106,11 +106,13 @@ def _cmd_vac(args):
 
 
 def _cmd_index(args):
-    from .vac.reference import REFERENCE_ROWS, EmbeddingReference, build_reference
+    import json
+
+    from .vac.reference import REFERENCE_ROWS, build_reference
 
     folder = build_reference(args.model, args.mocks, rows=args.rows or REFERENCE_ROWS, seed=args.seed,
                              batch_size=args.batch_size)
-    rows = len(EmbeddingReference.load(folder).embeddings)
+    rows = json.loads((folder / "reference.json").read_text())["rows"]
     print(f"reference set of {args.model} in {folder}: {rows} training objects of {args.mocks} "
           "(every later 'ojala vac' with this model measures OUTLIER_SCORE and places UMAP_X/UMAP_Y against it)")
 

@@ -44,6 +44,34 @@ def test_a_vac_of_a_tap_export_streams_array_cells_in_chunks(tmp_path):
     assert np.isnan(tokens["J0660"].iloc[1]) and np.isnan(tokens["J0500"].iloc[2])   # FLAGS 4, MASK_FLAGS
 
 
+def _tap_export_with_numbers(path, numbers):
+    """The TAP export with its `number` column replaced (CSV cells kept as the archive wrote them)."""
+    frame = pd.read_csv(DATA / "minijpas_tap_export.csv", comment="#", dtype=str, keep_default_na=False)
+    frame["minijpas.magabdualobj.number"] = numbers
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_19_digit_ids_of_a_tap_export_reach_the_vac_exactly(tmp_path):
+    numbers = [str(9_000_000_000_000_000_000 + 7 * i) for i in range(6)]
+    catalogue = _tap_export_with_numbers(tmp_path / "ids.csv", numbers)
+    produce_vac(MODEL, catalogue, tmp_path / "vac", jpas_filters="jnep", umap_fit_rows=6)
+    vac = pd.read_parquet(tmp_path / "vac" / "catalogue" / "part-00000.parquet")
+    tiles = pd.read_csv(catalogue, dtype=str)["minijpas.magabdualobj.tile_id"]
+    assert vac["JPAS_ID"].tolist() == [f"{t}-{n}" for t, n in zip(tiles, numbers)]
+
+
+def test_a_blank_id_cell_of_a_tap_export_is_one_message(tmp_path, capsys):
+    numbers = [str(9_000_000_000_000_000_000 + i) for i in range(6)]
+    numbers[2] = ""
+    catalogue = _tap_export_with_numbers(tmp_path / "ids.csv", numbers)
+    assert main(["vac", "--model", str(MODEL), "--catalog", str(catalogue), "--out", str(tmp_path / "vac"),
+                 "--jpas-filters", "jnep"]) == 2
+    err = capsys.readouterr().err
+    assert "ids.csv: column 'NUMBER': blank object id (rows [2])" in err
+    assert sorted(p.name for p in (tmp_path / "vac").rglob("*")) == []
+
+
 def test_ojala_vac_without_a_filter_table_says_which_option_names_it(tmp_path, capsys):
     assert main(["vac", "--model", str(MODEL), "--catalog", str(DATA / "minijpas_archive.fits"),
                  "--out", str(tmp_path / "vac")]) == 2

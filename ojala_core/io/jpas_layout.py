@@ -48,7 +48,7 @@ _FLAT_OF_ARRAY = {"FLUX": "{p}_{f}", "FLUX_ERR": "{p}_{f}_ERR", "FLUX_RELERR": "
                   "MAG": "{p}_{f}", "MAG_ERR": "{p}_{f}_ERR", "FLAGS": "FLAGS_{f}", "MASK_FLAGS": "MASK_FLAGS_{f}"}
 # The object id: TILE_ID-NUMBER (or NUMBER) unless --id-column names another.
 ID_COLUMNS = ("TILE_ID", "NUMBER")
-_SCALARS = ("ALPHA_J2000", "DELTA_J2000", "TILE_ID", "NUMBER", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "MORPHTYPE",
+_SCALARS = ("ALPHA_J2000", "DELTA_J2000", *ID_COLUMNS, "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "MORPHTYPE",
             *LEGACY_MAGNITUDES, *[e for c in LEGACY_MAGNITUDES for e in (c.replace("MAG_", "MAG_ERR_", 1), f"{c}_ERR")])
 # Legacy Surveys call the morphology TYPE; read it as MORPHTYPE when that is absent.
 _MORPHTYPE_ALIASES = ("TYPE",)
