@@ -112,6 +112,54 @@ def test_cigale_dr1_takes_the_primary_row_and_gates_failed_fits_and_bad_pdfs(zca
         (1, 1, 1, 0)
 
 
+def _edited(src, dst, edit):
+    """A copy of the FITS file `src` at `dst` with `edit(table_hdus_by_name)` applied."""
+    with fits.open(src) as hdul:
+        hdus = [h.copy() for h in hdul]
+    edit({h.name: h for h in hdus})
+    fits.HDUList(hdus).writeto(dst)
+    return dst
+
+
+def test_cigale_masses_declared_in_solar_masses_become_log10_with_their_errors(zcat, tmp_path):
+    def linear(h):
+        data, cols = h["DATA"].data, h["DATA"].columns
+        ok = data["LOGM"] > 0
+        data["LOGM_ERR"] = np.where(ok, data["LOGM_ERR"] * np.log(10) * 10.0 ** data["LOGM"], 0.0)
+        data["LOGM"] = np.where(ok, 10.0 ** data["LOGM"], 0.0)
+        cols["LOGM"].unit, cols["LOGM_ERR"].unit = "solMass", "solMass"
+
+    path = _edited(OUT / "IronPhysProp-small.fits", tmp_path / "IronPhysProp-linear.fits", linear)
+    g1 = _row(read_vac(path, "cigale", primary=zcat), "G1")
+    assert (g1["LOGM"], g1["LOGM_ERR"]) == pytest.approx((10.5, 0.1))
+
+
+def test_zcat_fluxes_declared_in_microjansky_are_read_as_nanomaggies(tmp_path):
+    def microjansky(h):
+        cols = h["ZCATALOG"].columns
+        h["ZCATALOG"].data["FLUX_G"] *= 3.631              # 1 nanomaggy = 3.631 µJy
+        h["ZCATALOG"].data["FLUX_IVAR_G"] /= 3.631 ** 2
+        cols["FLUX_G"].unit, cols["FLUX_IVAR_G"].unit = "uJy", "uJy-2"
+
+    path = _edited(ZALL, tmp_path / "zall-ujy.fits", microjansky)
+    frame = read_redshift_catalogue(path, footprint=FIELD)
+    # 1e-4: the AB zero point 48.60 is 3630.8 Jy, not 3631
+    assert frame["FLUX_G"].to_numpy() == pytest.approx(10.0, rel=1e-4)
+    assert frame["FLUX_IVAR_G"].to_numpy() == pytest.approx(25.0, rel=2e-4)
+
+
+def test_a_single_implausible_label_becomes_missing_and_is_counted(zcat, tmp_path):
+    def hot(h):
+        h["RVTAB"].data["TEFF"][1] = 250_000.0            # S1's primary row: no star is this hot
+
+    counts = {}
+    mws = read_vac(_edited(OUT / "mwsall-pix-iron-small.fits", tmp_path / "mws-hot.fits", hot), "mws",
+                   primary=zcat, counts=counts)
+    s1 = _row(mws, "S1")
+    assert np.isnan([s1["TEFF"], s1["TEFF_ERR"]]).all() and s1["LOGG"] == 4.4
+    assert counts["out_of_range"] == 1
+
+
 def test_mws_rvtab_takes_the_primary_row_and_gates_success_and_rvs_warn(zcat):
     counts = {}
     mws = read_vac(OUT / "mwsall-pix-iron-small.fits", "mws", primary=zcat, counts=counts)

@@ -81,6 +81,7 @@ def assert_refused(argv, out, capsys, *expected):
     assert len(errors) == 1, err
     line = errors[0]
     assert line.startswith(f"ojala {argv[0]}: error: ") and err.rstrip().endswith(line), err
+    print("REFUSED:", line)
     for text in expected:
         assert text in line, line
     assert _snapshot(out) == before
@@ -423,6 +424,38 @@ def _(good, d):
     t.meta["EXTNAME"] = "ZCATALOG"
     t.write(d / "zall.fits")
     return {"zcat": d / "zall.fits"}, ["zall.fits", "duplicate TARGETID"]
+
+
+@desi_case("zcat fluxes in cgs f_nu under a nanomaggy unit")
+def _(good, d):
+    with fits.open(good.zcat) as hdul:
+        hdus = [h.copy() for h in hdul]
+    table = hdus[1]
+    table.data["FLUX_R"] = table.data["FLUX_R"] * 3.631e-29     # erg/s/cm2/Hz values, still called nanomaggies
+    table.columns["FLUX_R"].unit = "nanomaggy"
+    fits.HDUList(hdus).writeto(d / "zall.fits")
+    return {"zcat": d / "zall.fits"}, ["zall.fits", "'FLUX_R'", "median AB magnitude of 9", "unit"]
+
+
+@desi_case("CIGALE masses in solar masses, not log10")
+def _(good, d):
+    with fits.open(good.cigale) as hdul:
+        hdus = [h.copy() for h in hdul]
+    table = hdus[1]
+    mass = "LOGM" if "LOGM" in table.columns.names else "MASS_CG"
+    table.data[mass] = np.where(table.data[mass] > 0, 10.0 ** table.data[mass], table.data[mass])
+    fits.HDUList(hdus).writeto(d / "cigale.fits")
+    return {"cigale": d / "cigale.fits"}, ["cigale.fits", f"'{mass}'", "not a plausible LOGM", "log10"]
+
+
+@desi_case("MWS TEFF declared in eV")
+def _(good, d):
+    with fits.open(good.mws) as hdul:
+        hdus = [h.copy() for h in hdul]
+    table = next(h for h in hdus if isinstance(h, fits.BinTableHDU) and "TEFF" in h.columns.names)
+    table.columns["TEFF"].unit = "eV"
+    fits.HDUList(hdus).writeto(d / "mws.fits")
+    return {"mws": d / "mws.fits"}, ["mws.fits", "'TEFF'", "'eV'", "not K"]
 
 
 @desi_case("zcat is a PNG")

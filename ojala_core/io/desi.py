@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .tables import FITS_SUFFIXES, InputError, list_columns, open_fits, read_table
+from .desi_units import check_legacy_fluxes, legacy_flux_factors
+from .tables import FITS_SUFFIXES, InputError, list_columns, open_fits, read_table, table_units
 
 __all__ = ["read_redshift_catalogue", "iter_coadd_files", "CoaddBlock", "LEGACY_FLUX_BANDS", "CoaddIndex",
            "Footprint", "RedshiftCuts", "expand_paths", "iter_table_chunks", "coadd_survey_program",
@@ -24,8 +25,6 @@ __all__ = ["read_redshift_catalogue", "iter_coadd_files", "CoaddBlock", "LEGACY_
 
 LEGACY_FLUX_BANDS = ("G", "R", "Z", "W1", "W2")
 CHUNK_ROWS = 500_000
-# Sentinels some VACs write for "not measured" (e.g. -99, -9999): a label at or below this is missing.
-SENTINEL_MAX = -90.0
 # desidatamodel: coadd-SURVEY-PROGRAM-PIXNUM.fits with these surveys and programs.
 _COADD_NAME = re.compile(r"coadd-(?P<survey>cmx|main|special|sv1|sv2|sv3)-(?P<program>backup|bright|dark|other)-",
                          re.IGNORECASE)
@@ -187,8 +186,15 @@ def read_redshift_catalogue(paths, footprint: Footprint | None = None, cuts: Red
             raise InputError(f"{path}: missing column '{missing_cuts[0]}' needed by the good-redshift cut "
                              f"you asked for — drop that option or give a zall/zpix file that has it")
         columns = need + [c for c in optional + cuts.columns() if c in available and c not in need]
+        units = table_units(path, hdu)
+        to_nanomaggies = {b: legacy_flux_factors(units, b, path) for b in LEGACY_FLUX_BANDS if f"FLUX_{b}" in columns}
+        first = len(frames)
         for chunk in iter_table_chunks(path, hdu, columns, chunk_rows):
             tally["rows_read"] += len(chunk)
+            for b, (flux, ivar) in to_nanomaggies.items():
+                chunk[f"FLUX_{b}"] = chunk[f"FLUX_{b}"].to_numpy(float) * flux
+                if f"FLUX_IVAR_{b}" in chunk:
+                    chunk[f"FLUX_IVAR_{b}"] = chunk[f"FLUX_IVAR_{b}"].to_numpy(float) * ivar
             if footprint is not None:
                 inside = footprint.contains(chunk["TARGET_RA"], chunk["TARGET_DEC"])
                 if targetids is not None:
@@ -200,6 +206,9 @@ def read_redshift_catalogue(paths, footprint: Footprint | None = None, cuts: Red
                 tally["not_zcat_primary"] += int((~primary).sum())
                 chunk = chunk[primary].drop(columns="ZCAT_PRIMARY")
             frames.append(chunk)
+        if len(frames) > first:
+            fluxes = [f"FLUX_{b}" for b in to_nanomaggies]
+            check_legacy_fluxes(pd.concat([f[fluxes] for f in frames[first:]]), path, units, to_nanomaggies)
     if not frames:
         raise InputError("no DESI redshift catalogue given — give --desi-zcat FILES")
     frame = pd.concat(frames, ignore_index=True)

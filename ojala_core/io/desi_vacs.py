@@ -14,8 +14,9 @@ import pandas as pd
 
 from ..lines import lines_with_ew
 from ..vocabulary import DEFAULT_VOCABULARY
-from .desi import SENTINEL_MAX, _check_unique, _clean_survey_program, _hdu_or_first, expand_paths, iter_table_chunks
-from .tables import FITS_SUFFIXES, InputError, list_columns, open_fits
+from .desi import _check_unique, _clean_survey_program, _hdu_or_first, expand_paths, iter_table_chunks
+from .desi_units import SENTINEL_MAX, check_label_values, convert_label_units, mask_implausible
+from .tables import FITS_SUFFIXES, InputError, list_columns, open_fits, table_units
 
 __all__ = ["VAC_KINDS", "VacLayout", "VAC_LAYOUTS", "read_vac", "DEFAULT_BH_ESTIMATOR", "CIGALE_PDF_RANGE",
            "MWS_PIPELINES"]
@@ -184,6 +185,15 @@ def _read_ferre(path, keep_ids, counts):
     return pd.concat(parts, ignore_index=True)
 
 
+def _in_label_units(frame, path, hdu, file_columns: dict, skip_zero=False):
+    """`frame` (output names) converted from the file's declared units and checked for plausible values."""
+    declared = table_units(path, hdu)
+    units = {out: (declared[col], col) for out, col in file_columns.items() if col in declared}
+    frame = convert_label_units(frame, units, path)
+    check_label_values(frame, path, file_columns, skip_zero=skip_zero)
+    return frame
+
+
 def _join_primary(frame, primary, path, counts):
     """One row per TARGETID: the row of the redshift catalogue's primary (SURVEY, PROGRAM)."""
     frame = _clean_survey_program(frame)
@@ -256,12 +266,12 @@ def read_vac(paths, kind, primary: pd.DataFrame | None = None, counts: dict | No
     for path in expand_paths(paths):
         if ferre:
             layouts.add(_FERRE.name)
-            frames.append(_read_ferre(path, keep_ids, tally))
+            frames.append(_in_label_units(_read_ferre(path, keep_ids, tally), path, "SPTAB", {t: t for t in _STAR}))
             continue
         found = _detect(path, kind, bh_estimator)
         layouts.add(found.layout.name)
-        rows = _read_rows(path, found, keep_ids, tally)
-        frames.append(rows.rename(columns={v: k for k, v in found.layout.columns.items()}))
+        rows = _read_rows(path, found, keep_ids, tally).rename(columns={v: k for k, v in found.layout.columns.items()})
+        frames.append(_in_label_units(rows, path, found.hdu, found.layout.columns, skip_zero=kind == "cigale"))
     if not frames:
         raise InputError(f"no {kind} VAC file given")
     if len(layouts) > 1:
@@ -271,6 +281,7 @@ def read_vac(paths, kind, primary: pd.DataFrame | None = None, counts: dict | No
     frame = _join_primary(frame, primary, ", ".join(expand_paths(paths)), tally).reset_index(drop=True)
     layout = _FERRE if ferre else next(ly for ly in vac_layouts(kind, bh_estimator) if ly.name in layouts)
     _gate(kind, layout, frame, tally)
+    mask_implausible(frame, tally)
     if counts is not None:
         counts.update({"layout": layout.name, **tally})
     return frame[["TARGETID", *layout.columns]]
