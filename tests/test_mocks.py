@@ -15,6 +15,7 @@ from ojala_core.mocks.crossmatch import crossmatch
 from ojala_core.mocks.errors import RealErrorModel
 from ojala_core.mocks.synthetic import SYNTHETIC_BANDS, CoaddPhotometry
 from ojala_core.photometry import C_ANGSTROM_PER_S, fnu_from_ab
+from ojala_core.sky.build import SKY_FILES
 from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
 
 
@@ -231,7 +232,7 @@ def test_duplicate_jpas_ids_are_reported_with_their_rows(jpas_frame, tmp_path):
 
 
 def test_a_vac_missing_a_desi_column_is_named(tiny_sky, tmp_path):
-    fsf = Table.read(tiny_sky / "desi" / "vac" / "fastspec-ojala.fits")
+    fsf = Table.read(tiny_sky / SKY_FILES["desi_fastspec"][0], hdu="FASTSPEC")
     fsf.remove_column("HALPHA_EW_IVAR")
     path = tmp_path / "fastspec.fits"
     fsf.write(path)

@@ -23,6 +23,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ojala_core.cli import main
+from ojala_core.sky.build import SKY_FILES
 from ojala_core.vac.produce import QUALITY_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,15 +42,12 @@ def good(tiny_sky, tmp_path_factory):
     frame["MORPHTYPE"] = frame["MORPHTYPE"].str.decode("ascii")
     frame.to_csv(d / "cat.csv", index=False)
     frame.to_parquet(d / "cat.parquet")
-    desi = tiny_sky / "desi"
+    sky = {key: tiny_sky / path for key, (path, _, _) in SKY_FILES.items()}
     return SimpleNamespace(dir=d, fits=d / "cat.fits", csv=d / "cat.csv", parquet=d / "cat.parquet", frame=frame,
-                           sky=tiny_sky, zcat=desi / "zall-pix-ojala.fits",
-                           coadd=sorted((desi / "spectra").glob("coadd-*.fits"))[-1],
-                           fastspec=desi / "vac" / "fastspec-ojala.fits",
-                           cigale=desi / "vac" / "cigale-agnhost-ojala.fits",
-                           mws=desi / "vac" / "mwsall-pix-ojala.fits",
-                           bhmass=desi / "vac" / "qso-mgii-bhmass-ojala.fits",
-                           jpas=tiny_sky / "jpas" / "jpas-catalogue.fits")
+                           sky=tiny_sky, zcat=sky["desi_zcatalog"],
+                           coadd=sorted((tiny_sky / "desi" / "spectra").glob("coadd-main-*.fits"))[-1],
+                           fastspec=sky["desi_fastspec"], cigale=sky["desi_cigale"], mws=sky["desi_mws"],
+                           bhmass=sky["desi_bhmass"], jpas=sky["jpas_catalogue"])
 
 
 @pytest.fixture(scope="module")
@@ -442,10 +440,9 @@ def _(good, d):
     with fits.open(good.cigale) as hdul:
         hdus = [h.copy() for h in hdul]
     table = hdus[1]
-    mass = "LOGM" if "LOGM" in table.columns.names else "MASS_CG"
-    table.data[mass] = np.where(table.data[mass] > 0, 10.0 ** table.data[mass], table.data[mass])
+    table.data["LOGM"] = np.where(table.data["LOGM"] > 0, 10.0 ** table.data["LOGM"], table.data["LOGM"])
     fits.HDUList(hdus).writeto(d / "cigale.fits")
-    return {"cigale": d / "cigale.fits"}, ["cigale.fits", f"'{mass}'", "not a plausible LOGM", "log10"]
+    return {"cigale": d / "cigale.fits"}, ["cigale.fits", "'LOGM'", "not a plausible LOGM", "log10"]
 
 
 @desi_case("MWS TEFF declared in eV")

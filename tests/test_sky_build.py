@@ -31,30 +31,65 @@ def test_manifest_lists_every_file_with_its_true_row_count(tiny_sky):
         assert rows == entry["rows"], entry["path"]
 
 
-def test_desi_redshift_catalogue_has_the_real_columns(tiny_sky):
+def test_desi_redshift_catalogue_has_the_zall_layout_with_repeated_targets(tiny_sky):
     z = _table(tiny_sky, "desi_zcatalog")
-    for col in ["TARGETID", "TARGET_RA", "TARGET_DEC", "Z", "ZERR", "ZWARN", "SPECTYPE", "MORPHTYPE",
+    for col in ["TARGETID", "TARGET_RA", "TARGET_DEC", "Z", "ZERR", "ZWARN", "SPECTYPE", "MORPHTYPE", "SURVEY",
+                "PROGRAM", "ZCAT_PRIMARY", "ZCAT_NSPEC", "DELTACHI2", "COADD_FIBERSTATUS", "OBJTYPE", "EBV", "PHOTSYS",
                 "FLUX_G", "FLUX_R", "FLUX_Z", "FLUX_W1", "FLUX_W2", "FLUX_IVAR_G", "FLUX_IVAR_W2"]:
         assert col in z.colnames, col
     assert set(np.char.decode(np.unique(z["SPECTYPE"]))) == {"GALAXY", "STAR", "QSO"}
     assert z["TARGETID"].dtype.kind == "i" and z["TARGETID"].dtype.itemsize == 8 and z["TARGETID"].min() > 2 ** 53
-    assert len(np.unique(z["TARGETID"])) == len(z)
+    primary = z[z["ZCAT_PRIMARY"]]
+    again = z[~z["ZCAT_PRIMARY"]]
+    assert len(np.unique(primary["TARGETID"])) == len(primary)            # one primary row per target
+    assert 0.02 * len(primary) < len(again) < 0.1 * len(primary)          # some targets observed twice
+    assert set(again["TARGETID"]) <= set(primary["TARGETID"])
+    assert set(np.char.decode(np.unique(again["SURVEY"]))) == {"sv1", "sv3"}
+    assert set(np.char.decode(np.unique(primary["SURVEY"]))) == {"main"}
+    assert np.all(z["ZCAT_NSPEC"][np.isin(z["TARGETID"], again["TARGETID"])] == 2)
 
 
-def test_vacs_have_the_real_columns_and_match_desi_targetids(tiny_sky):
-    targetids = set(_table(tiny_sky, "desi_zcatalog")["TARGETID"])
+def test_vacs_have_the_dr1_layouts_and_read_as_one_primary_row_per_target(tiny_sky):
+    from ojala_core.io.desi import read_redshift_catalogue
+    from ojala_core.io.desi_vacs import read_vac
+
+    zcat = read_redshift_catalogue(tiny_sky / SKY_FILES["desi_zcatalog"][0])
+    targetids = set(zcat["TARGETID"])
     expected = {
-        "desi_fastspec": ["HALPHA_EW", "HALPHA_EW_IVAR", "HBETA_EW", "OIII_5007_EW", "NII_6584_EW",
-                          "HALPHA_CONT", "HBETA_CONT_IVAR", "HALPHA_FLUX"],
-        "desi_cigale": ["MASS_CG", "MASS_ERR_CG", "SFR_CG", "SFR_ERR_CG"],
-        "desi_mws": ["TEFF", "TEFF_ERR", "LOGG", "LOGG_ERR", "FEH", "FEH_ERR", "ALPHAFE", "ALPHAFE_ERR"],
-        "desi_bhmass": ["LOGMBH_MGII", "LOGMBH_MGII_ERR", "MGII_FWHM", "LOGL3000"],
+        "desi_fastspec": ("fastspec", ["HALPHA_EW", "HALPHA_EW_IVAR", "HBETA_EW", "OIII_5007_EW", "NII_6584_EW",
+                                       "HALPHA_CONT", "HBETA_CONT_IVAR", "HALPHA_FLUX"]),
+        "desi_cigale": ("cigale", ["LOGM", "LOGM_ERR", "LOGSFR", "LOGSFR_ERR", "FLAG_MASSPDF", "FLAG_SFRPDF",
+                                   "SURVEY", "PROGRAM"]),
+        "desi_mws": ("mws", ["TEFF", "TEFF_ERR", "LOGG", "LOGG_ERR", "FEH", "FEH_ERR", "ALPHAFE", "ALPHAFE_ERR",
+                             "SUCCESS", "RVS_WARN", "PRIMARY", "SURVEY", "PROGRAM"]),
+        "desi_bhmass": ("bhmass", ["LOGMASS_DAS_VO09", "LOGMASS_DAS_VO09_ERR", "SURVEY", "PROGRAM"]),
     }
-    for key, cols in expected.items():
+    for key, (kind, cols) in expected.items():
         t = _table(tiny_sky, key)
-        assert len(t) > 0
         assert set(cols) <= set(t.colnames), key
-        assert set(t["TARGETID"]) <= targetids
+        assert len(np.unique(t["TARGETID"])) < len(t), key                 # second observations present
+        counts = {}
+        vac = read_vac(tiny_sky / SKY_FILES[key][0], kind, primary=zcat, counts=counts)
+        assert vac["TARGETID"].is_unique and set(vac["TARGETID"]) <= targetids, key
+        assert counts["not_primary"] == len(t) - len(vac), key
+    meta = Table.read(tiny_sky / SKY_FILES["desi_fastspec"][0], hdu="METADATA")
+    assert np.array_equal(meta["TARGETID"], _table(tiny_sky, "desi_fastspec")["TARGETID"])
+    cigale = _table(tiny_sky, "desi_cigale")
+    assert np.sum((cigale["LOGM"] == 0) & (cigale["LOGSFR"] == 0)) > 0      # failed fits, as CIGALE writes them
+    sptab = Table.read(tiny_sky / SKY_FILES["desi_mws"][0], hdu="SPTAB")
+    assert sptab["COVAR"].shape[1] == 25 and np.array_equal(sptab["TARGETID"], _table(tiny_sky, "desi_mws")["TARGETID"])
+
+
+def test_second_observations_have_their_own_coadds_named_by_survey(tiny_sky):
+    z = _table(tiny_sky, "desi_zcatalog")
+    again = z[~z["ZCAT_PRIMARY"]]
+    seen = []
+    for path in sorted((tiny_sky / "desi" / "spectra").glob("coadd-sv*.fits")):
+        with fits.open(path) as hdul:
+            survey = hdul[0].header["SURVEY"]
+            assert path.name.startswith(f"coadd-{survey}-{hdul[0].header['PROGRAM']}-")
+            seen += list(hdul["FIBERMAP"].data["TARGETID"])
+    assert sorted(seen) == sorted(again["TARGETID"])
 
 
 def test_coadd_files_have_desi_cameras_and_units(tiny_sky):

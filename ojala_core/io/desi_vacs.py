@@ -73,14 +73,9 @@ def vac_layouts(kind, bh_estimator=DEFAULT_BH_ESTIMATOR) -> list[VacLayout]:
                                notes="SURVEY/PROGRAM from the row-matched METADATA HDU")],
         "cigale": [VacLayout("IronPhysProp (DR1)", ("DATA", "CIGALE"),
                              {"LOGM": "LOGM", "LOGM_ERR": "LOGM_ERR", "LOGSFR": "LOGSFR", "LOGSFR_ERR": "LOGSFR_ERR"},
-                             flags=("FLAG_MASSPDF", "FLAG_SFRPDF")),
-                   VacLayout("ojala sky CIGALE", ("CIGALE",), {"LOGM": "MASS_CG", "LOGM_ERR": "MASS_ERR_CG",
-                                                               "LOGSFR": "SFR_CG", "LOGSFR_ERR": "SFR_ERR_CG"})],
-        "mws": [VacLayout("mwsall RVTAB (DR1, RVSpecfit)", ("RVTAB",), star, flags=("SUCCESS", "RVS_WARN")),
-                VacLayout("ojala sky SPTAB", ("SPTAB",), star)],
-        "bhmass": [_bh_layout(bh_estimator),
-                   VacLayout("ojala sky BHMASS", ("BHMASS",),
-                             {"LOGMBH": "LOGMBH_MGII", "LOGMBH_ERR": "LOGMBH_MGII_ERR"})],
+                             flags=("FLAG_MASSPDF", "FLAG_SFRPDF"))],
+        "mws": [VacLayout("mwsall RVTAB (DR1, RVSpecfit)", ("RVTAB",), star, flags=("SUCCESS", "RVS_WARN"))],
+        "bhmass": [_bh_layout(bh_estimator)],
     }
     if kind not in layouts:
         raise ValueError(f"unknown VAC kind '{kind}'; known: {', '.join(VAC_KINDS)}")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_path", "write_fits_table", "write_parquet", "write_json", "count_rows", "remove_stale_partials",
-           "file_identity", "files_sha256", "check_output_folder"]
+__all__ = ["atomic_path", "write_fits_table", "write_fits_tables", "write_parquet", "write_json", "count_rows",
+           "remove_stale_partials", "file_identity", "files_sha256", "check_output_folder"]
 
 _PARTIAL_SUFFIX = ".partial"
 
@@ -52,8 +52,7 @@ def _to_fits_column_array(values):
     return arr
 
 
-def write_fits_table(path, columns: dict, extname: str, units: dict | None = None, header: dict | None = None):
-    """Write a binary-table FITS file (primary HDU + one table HDU named `extname`)."""
+def _fits_table_hdu(columns: dict, extname: str, units: dict | None = None, header: dict | None = None):
     from astropy.io import fits
 
     cols = []
@@ -67,8 +66,22 @@ def write_fits_table(path, columns: dict, extname: str, units: dict | None = Non
     table = fits.BinTableHDU.from_columns(cols, name=extname)
     for key, value in (header or {}).items():
         table.header[key] = value
+    return table
+
+
+def write_fits_table(path, columns: dict, extname: str, units: dict | None = None, header: dict | None = None):
+    """Write a binary-table FITS file (primary HDU + one table HDU named `extname`)."""
+    write_fits_tables(path, [(extname, columns, units)], header)
+
+
+def write_fits_tables(path, tables, header: dict | None = None):
+    """Write a FITS file of several binary tables: `tables` lists (extname, columns, units); `header`
+    goes to every table HDU."""
+    from astropy.io import fits
+
+    hdus = [_fits_table_hdu(columns, extname, units, header) for extname, columns, units in tables]
     with atomic_path(path) as tmp:
-        fits.HDUList([fits.PrimaryHDU(), table]).writeto(tmp, overwrite=True)
+        fits.HDUList([fits.PrimaryHDU(), *hdus]).writeto(tmp, overwrite=True)
 
 
 def write_parquet(path, frame, **options):

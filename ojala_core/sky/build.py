@@ -20,6 +20,7 @@ from ..io.files import count_rows, write_fits_table, write_json, write_parquet
 from ..io.tables import InputError
 from ..photometry import MAG_PER_LN_FLUX, ab_from_nanomaggies
 from .desi import LEGACY_BANDS
+from .desi_products import DESI_MEASUREMENTS, SKY_DESI_FILES, write_desi_products
 from .galaxies import import_bagpipes
 from .generate import ShardSpec, build_shard
 from .jpas_system import APERTURE_PREFIX, JPAS_BANDS, TOTAL_PREFIX, JpasFootprint, JpasObservingSystem
@@ -31,11 +32,7 @@ log = logging.getLogger(__name__)
 
 # Product files relative to the sky folder: (path, FITS extension or None, what it is).
 SKY_FILES = {
-    "desi_zcatalog": ("desi/zall-pix-ojala.fits", "ZCATALOG", "DESI redshift catalogue"),
-    "desi_fastspec": ("desi/vac/fastspec-ojala.fits", "FASTSPEC", "FastSpecFit-like emission-line VAC"),
-    "desi_cigale": ("desi/vac/cigale-agnhost-ojala.fits", "CIGALE", "CIGALE-like stellar mass / SFR VAC"),
-    "desi_mws": ("desi/vac/mwsall-pix-ojala.fits", "SPTAB", "MWS-like stellar-parameter VAC"),
-    "desi_bhmass": ("desi/vac/qso-mgii-bhmass-ojala.fits", "BHMASS", "Mg II virial BH-mass VAC"),
+    **SKY_DESI_FILES,
     "jpas_catalogue": ("jpas/jpas-catalogue.fits", "JPAS", "J-PAS catalogue as observed by the real system"),
     "truth": ("truth.parquet", None, "ground truth of every object"),
 }
@@ -116,7 +113,7 @@ def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -
     log.info("shards built in %.1f s", time.time() - t0)
     frame = pd.concat([pd.read_parquet(out_dir / "shards" / f"{s.name}.parquet") for s in shards],
                       ignore_index=True)
-    files = _write_products(out_dir, frame)
+    files = _write_products(out_dir, frame, seed)
     manifest = {
         "preset": preset, "seed": seed, "version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -163,41 +160,8 @@ def _legacy_magnitudes(frame):
     return out
 
 
-def _write_products(out_dir: Path, frame: pd.DataFrame) -> list[dict]:
-    desi = frame[frame["IN_DESI"]]
-    flux_cols = [c for c in frame.columns if c.startswith("FLUX_")]
-    zcat = {"TARGETID": desi["TARGETID"].astype(np.int64), "TARGET_RA": desi["RA"], "TARGET_DEC": desi["DEC"],
-            "Z": desi["DESI_Z"], "ZERR": desi["ZERR"], "ZWARN": desi["ZWARN"].astype(np.int64),
-            "SPECTYPE": desi["SPECTYPE"], "MORPHTYPE": desi["MORPHTYPE"],
-            "SURVEY": np.full(len(desi), "main"), "PROGRAM": desi["PROGRAM"],
-            "OBJTYPE": np.full(len(desi), "TGT"), **{c: desi[c] for c in flux_cols}}
-    write_fits_table(out_dir / SKY_FILES["desi_zcatalog"][0], zcat, "ZCATALOG",
-                     units={c: ("nanomaggy" if "IVAR" not in c else "nanomaggy^-2") for c in flux_cols})
-
-    gal = desi[desi["SPECTYPE"] == "GALAXY"]
-    base = {"TARGETID": gal["TARGETID"].astype(np.int64), "SURVEY": np.full(len(gal), "main"),
-            "PROGRAM": gal["PROGRAM"], "Z": gal["DESI_Z"]}
-    fsf = {c[4:]: gal[c] for c in gal.columns if c.startswith("FSF_")}
-    write_fits_table(out_dir / SKY_FILES["desi_fastspec"][0], {**base, **fsf}, "FASTSPEC",
-                     units={k: ("Angstrom" if k.endswith("_EW")
-                                else "10**-17 erg/(s cm2 Angstrom)" if k.endswith("_CONT")
-                                else "10**-17 erg/(s cm2)" if k.endswith("_FLUX") else None) for k in fsf})
-    cg = {c: gal[c] for c in ("MASS_CG", "MASS_ERR_CG", "SFR_CG", "SFR_ERR_CG")}
-    # log10 quantities (Msun, Msun/yr, erg/s) carry no FITS unit: the standard has no 'dex'.
-    write_fits_table(out_dir / SKY_FILES["desi_cigale"][0], {**base, **cg}, "CIGALE")
-
-    star = desi[desi["SPECTYPE"] == "STAR"]
-    mws = {c[4:]: star[c] for c in star.columns if c.startswith("MWS_")}
-    write_fits_table(out_dir / SKY_FILES["desi_mws"][0],
-                     {"TARGETID": star["TARGETID"].astype(np.int64), "VRAD": star["DESI_Z"] * 2.998e5, **mws}, "SPTAB",
-                     units={"TEFF": "K", "TEFF_ERR": "K", "VRAD": "km/s"})
-
-    qso = desi[(desi["SPECTYPE"] == "QSO") & np.isfinite(desi["LOGMBH_MGII"])]
-    bh = {c: qso[c] for c in ("MGII_FWHM", "LOGL3000", "LOGMBH_MGII", "LOGMBH_MGII_ERR")}
-    write_fits_table(out_dir / SKY_FILES["desi_bhmass"][0],
-                     {"TARGETID": qso["TARGETID"].astype(np.int64), "Z": qso["DESI_Z"], **bh}, "BHMASS",
-                     units={"MGII_FWHM": "km/s"})
-
+def _write_products(out_dir: Path, frame: pd.DataFrame, seed: int) -> list[dict]:
+    write_desi_products(out_dir, frame, seed)
     jp = frame[frame["IN_JPAS"]]
     phot = [f"{p}_{b}{e}" for p in (APERTURE_PREFIX, TOTAL_PREFIX) for b in JPAS_BANDS for e in ("", "_ERR")]
     jcat = {"TILE_ID": jp["TILE_ID"].astype(np.int32), "NUMBER": (jp["OBJECT_ID"] + 1).astype(np.int64),
@@ -212,9 +176,10 @@ def _write_products(out_dir: Path, frame: pd.DataFrame) -> list[dict]:
     write_fits_table(out_dir / SKY_FILES["jpas_catalogue"][0], jcat, "JPAS", units=units,
                      header={"PHOTSYS": "J-PAS (synthetic real system)", "FLUXUNIT": FLAMBDA_UNIT})
 
-    measured = set(phot) | {f"FLAGS_{b}" for b in JPAS_BANDS} | set(flux_cols) | {
-        c for c in frame.columns if c.startswith(("FSF_", "MWS_"))} | set(cg) | set(bh) | {
-        "DESI_Z", "ZERR", "ZWARN", "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "ALPHA_J2000", "DELTA_J2000"}
+    # The truth table holds what no survey file measured.
+    measured = set(phot) | {f"FLAGS_{b}" for b in JPAS_BANDS} | set(DESI_MEASUREMENTS) | {
+        c for c in frame.columns if c.startswith(("FLUX_", "FSF_", "MWS_"))} | {
+        "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "ALPHA_J2000", "DELTA_J2000"}
     truth = frame[[c for c in frame.columns if c not in measured]].copy()
     truth["JPAS_NUMBER"] = np.where(frame["IN_JPAS"], frame["OBJECT_ID"] + 1, -1)
     write_parquet(out_dir / SKY_FILES["truth"][0], truth)

@@ -120,13 +120,17 @@ def observe_spectra(rng, grid_edges, flambda, fiber_frac, program, dlam):
     return out
 
 
-def write_coadd(path, fibermap: dict, spectra: dict):
-    """Write a DESI-format coadd file: FIBERMAP + {B,R,Z}_{WAVELENGTH,FLUX,IVAR,MASK}."""
+def write_coadd(path, fibermap: dict, spectra: dict, survey="main", program=None):
+    """Write a DESI-format coadd file: FIBERMAP + {B,R,Z}_{WAVELENGTH,FLUX,IVAR,MASK}, SURVEY/PROGRAM in the header."""
     from astropy.io import fits
 
     from ..io.files import _to_fits_column_array
 
-    hdus = [fits.PrimaryHDU()]
+    primary = fits.PrimaryHDU()
+    primary.header["SURVEY"] = survey
+    if program is not None:
+        primary.header["PROGRAM"] = program
+    hdus = [primary]
     cols = [fits.Column(name=k, format=fits.column._convert_record2fits(_to_fits_column_array(v).dtype),
                         array=_to_fits_column_array(v)) for k, v in fibermap.items()]
     hdus.append(fits.BinTableHDU.from_columns(cols, name="FIBERMAP"))

@@ -222,7 +222,7 @@ def _desi_columns(rng, pop, preset, spec, out_dir, table, truth, flambda, r_eff,
                 "COADD_FIBERSTATUS": np.zeros(n, np.int32),
                 **{k: v for k, v in table.items() if k.startswith("FLUX_")}}
     coadd = out_dir / "desi" / "spectra" / f"coadd-main-{pop.program}-{spec.name}.fits"
-    desi.write_coadd(coadd, fibermap, spectra)
+    desi.write_coadd(coadd, fibermap, spectra, survey="main", program=pop.program)
     mag_r = table["MAG_SYN_DECam_r"]
     if pop.generator == "galaxy":
         vals = desi.fastspec_values(rng, truth, z, fiber, program, preset.spectrum_dlam)
