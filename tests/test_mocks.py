@@ -8,7 +8,7 @@ from astropy.table import Table
 from scipy.stats import ks_2samp
 
 from ojala_core.filters import load_filter
-from ojala_core.io.jpas import read_jpas_catalogue
+from ojala_core.io.jpas import flat_catalogue, read_jpas_catalogue
 from ojala_core.io.tables import InputError
 from ojala_core.mocks.build import MockInputs, build_mocks
 from ojala_core.mocks.crossmatch import crossmatch
@@ -176,7 +176,8 @@ def test_rebuilding_resumes_from_parts(tiny_sky, mocks, tmp_path):
 
 @pytest.fixture(scope="module")
 def jpas_frame(tiny_sky):
-    return Table.read(tiny_sky / "jpas" / "jpas-catalogue.fits").to_pandas()
+    """The sky's archive-layout catalogue in the flat layout (one column per band)."""
+    return flat_catalogue(tiny_sky / SKY_FILES["jpas_catalogue"][0])
 
 
 def test_a_csv_catalogue_without_units_reads_like_the_fits_one(tiny_sky, jpas_frame, tmp_path):
@@ -191,6 +192,7 @@ def test_auto_prefix_and_ab_magnitude_columns_work_without_code_changes(tiny_sky
     mags = {c: jpas_frame[c] for c in ("TILE_ID", "NUMBER", "ALPHA_J2000", "DELTA_J2000", "MAG_AUTO_iSDSS")}
     for band in V.narrow_bands + ["iSDSS"]:
         mags[f"FLAGS_{band}"] = jpas_frame[f"FLAGS_{band}"]
+        mags[f"MASK_FLAGS_{band}"] = jpas_frame[f"MASK_FLAGS_{band}"]
         f = jpas_frame[f"AUTO_{band}"].to_numpy() * load_filter(band).pivot_wavelength ** 2 / C_ANGSTROM_PER_S
         e = jpas_frame[f"AUTO_{band}_ERR"].to_numpy() * load_filter(band).pivot_wavelength ** 2 / C_ANGSTROM_PER_S
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -23,6 +23,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ojala_core.cli import main
+from ojala_core.io.jpas import flat_catalogue
 from ojala_core.sky.build import SKY_FILES
 from ojala_core.vac.produce import QUALITY_FLAGS
 
@@ -36,10 +37,13 @@ N_ROWS = 40
 def good(tiny_sky, tmp_path_factory):
     """A 40-row J-PAS catalogue (FITS, CSV, Parquet), the sky's DESI files and the shipped model."""
     d = tmp_path_factory.mktemp("good")
-    table = Table.read(tiny_sky / "jpas" / "jpas-catalogue.fits")[:N_ROWS]
+    # The sky writes the archive layout; the bad-input cases edit the flat one (one column per band).
+    frame = flat_catalogue(tiny_sky / SKY_FILES["jpas_catalogue"][0]).iloc[:N_ROWS].reset_index(drop=True)
+    table = Table.from_pandas(frame)
+    for name in table.colnames:
+        if name.startswith(("APER_COR_3_0_", "AUTO_")):
+            table[name].unit = "erg/(s cm2 Angstrom)"
     table.write(d / "cat.fits")
-    frame = table.to_pandas()
-    frame["MORPHTYPE"] = frame["MORPHTYPE"].str.decode("ascii")
     frame.to_csv(d / "cat.csv", index=False)
     frame.to_parquet(d / "cat.parquet")
     sky = {key: tiny_sky / path for key, (path, _, _) in SKY_FILES.items()}

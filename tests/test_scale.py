@@ -3,7 +3,6 @@ reproducible VACs and the same VAC from a 3-worker Dask cluster."""
 import numpy as np
 import pandas as pd
 import pytest
-from astropy.table import Table
 
 from ojala_core.cli import main
 from ojala_core.model.config import MODEL_PRESETS
@@ -85,8 +84,9 @@ def model_with_reference(tiny_mocks, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def split_catalogue(tiny_sky, tmp_path_factory):
-    cat = Table.read(tiny_sky / "jpas" / "jpas-catalogue.fits").to_pandas()
-    cat["MORPHTYPE"] = cat["MORPHTYPE"].str.decode("ascii")
+    from ojala_core.io.jpas import flat_catalogue
+
+    cat = flat_catalogue(tiny_sky / "jpas" / "jpas-catalogue.fits")
     folder = tmp_path_factory.mktemp("scalecat")
     cat.to_parquet(folder / "jpas.parquet")
     (folder / "parts").mkdir()

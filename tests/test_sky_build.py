@@ -106,27 +106,45 @@ def test_coadd_files_have_desi_cameras_and_units(tiny_sky):
         assert np.all(hdul["R_IVAR"].data > 0)
 
 
-def test_jpas_catalogue_has_prefixed_flux_columns_in_flambda(tiny_sky):
+def test_jpas_catalogue_has_the_archive_layout_with_its_filter_table(tiny_sky):
+    from ojala_core.io.jpas_archive import MINIJPAS_FILTERS
+
     path, hdu, _ = SKY_FILES["jpas_catalogue"]
     with fits.open(tiny_sky / path) as hdul:
-        header = hdul[hdu].header
-        names = hdul[hdu].columns.names
-        units = {c.name: c.unit for c in hdul[hdu].columns}
-    for band in ("J0378", "J0660", "J0910", "iSDSS"):
-        for prefix in ("APER_COR_3_0", "AUTO"):
-            assert f"{prefix}_{band}" in names and f"{prefix}_{band}_ERR" in names
-            assert units[f"{prefix}_{band}"] == "erg/(s cm2 Angstrom)"
-    for col in ("ALPHA_J2000", "DELTA_J2000", "MAG_AUTO_iSDSS", "MAG_G", "MAG_W2", "MORPHTYPE", "TILE_ID", "NUMBER"):
-        assert col in names
-    assert "FLUXUNIT" in header
+        columns = {c.name: c for c in hdul[hdu].columns}
+        data = hdul[hdu].data
+        filters = hdul["FILTER"].data
+    k = len(MINIJPAS_FILTERS)
+    for prefix in ("APER_COR_3_0", "AUTO"):
+        assert columns[f"FLUX_{prefix}"].unit == "1e-19 erg/(s cm2 Angstrom)"
+        assert data[f"FLUX_{prefix}"].shape[1] == k and data[f"FLUX_RELERR_{prefix}"].shape[1] == k
+    for name in ("MAG_AUTO", "MAG_ERR_AUTO", "FLAGS", "MASK_FLAGS"):
+        assert data[name].shape[1] == k, name
+    for col in ("ALPHA_J2000", "DELTA_J2000", "MAG_G", "MAG_W2", "MORPHTYPE", "TILE_ID", "NUMBER"):
+        assert col in columns
+    assert [str(n) for n in filters["NAME"]] == list(MINIJPAS_FILTERS) and list(filters["FILTER_ID"]) == list(
+        range(1, k + 1))
+    # uJAVA (index 0) is not simulated: NaN, masked; J0378 (index 1) is measured.
+    assert np.isnan(data["FLUX_APER_COR_3_0"][:, 0]).all() and (data["MASK_FLAGS"][:, 0] != 0).all()
+    assert np.isfinite(data["FLUX_APER_COR_3_0"][:, 1]).mean() > 0.9
+    # Deblended galaxies (SExtractor FLAGS = 2) are there and keep their photometry.
+    deblended = data["FLAGS"][:, 1] == 2
+    assert 0.05 < deblended.mean() < 0.3
+    assert np.isfinite(data["FLUX_APER_COR_3_0"][deblended, 1]).mean() > 0.9
 
 
 def test_jpas_objects_are_observed_in_50_to_54_narrow_bands(tiny_sky):
+    from ojala_core.io.jpas import read_jpas_catalogue
+    from ojala_core.io.jpas_archive import MINIJPAS_FILTERS
+    from ojala_core.sky.jpas_products import MASK_NO_IMAGE
+
     j = _table(tiny_sky, "jpas_catalogue")
-    observed = np.sum([np.isfinite(np.asarray(j[f"APER_COR_3_0_{b}"])) for b in JPAS_BANDS[:-1]], axis=0)
-    assert observed.min() >= 50 and observed.max() == 54
-    assert np.array_equal(observed, np.asarray(j["N_FILTERS_OBS"]))
-    assert (observed < 54).any()
+    narrow = [MINIJPAS_FILTERS.index(b) for b in JPAS_BANDS[:-1]]
+    imaged = np.sum((np.asarray(j["MASK_FLAGS"])[:, narrow] & MASK_NO_IMAGE) == 0, axis=1)
+    assert imaged.min() >= 50 and imaged.max() == 54 and (imaged < 54).any()
+    assert np.array_equal(imaged, np.asarray(j["N_FILTERS_OBS"]))
+    phot = read_jpas_catalogue(tiny_sky / SKY_FILES["jpas_catalogue"][0])        # filter table from the file
+    assert np.all(phot["N_NB_OBSERVED"].to_numpy() <= imaged) and phot["N_NB_OBSERVED"].min() >= 48
 
 
 def test_there_are_labelled_cross_matched_and_unlabelled_jpas_objects(tiny_sky):

@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from astropy.table import Table
 
 from ojala_core.diagnostics import bpt_curve
 from ojala_core.filters import load_filter
@@ -22,8 +21,9 @@ def truth(tiny_sky):
 
 @pytest.fixture(scope="module")
 def jpas(tiny_sky):
-    path, hdu, _ = SKY_FILES["jpas_catalogue"]
-    return Table.read(tiny_sky / path, hdu=hdu).to_pandas()
+    from ojala_core.io.jpas import flat_catalogue
+
+    return flat_catalogue(tiny_sky / SKY_FILES["jpas_catalogue"][0])
 
 
 def _above_ke01(g):

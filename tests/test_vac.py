@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
+from ojala_core.io.jpas import flat_catalogue
 from ojala_core.model.config import MODEL_PRESETS
 from ojala_core.model.pretrained import Ojala
 from ojala_core.model.tokenizer import Normalisation
@@ -23,8 +24,7 @@ def model_dir(tiny_mocks, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bad_catalogue(tiny_sky, tmp_path_factory):
-    cat = Table.read(tiny_sky / "jpas" / "jpas-catalogue.fits").to_pandas()
-    cat["MORPHTYPE"] = cat["MORPHTYPE"].str.decode("ascii")
+    cat = flat_catalogue(tiny_sky / "jpas" / "jpas-catalogue.fits")      # the sky's archive file, flattened
     cat.loc[0, "APER_COR_3_0_J0660"] = np.nan                 # NaN flux
     cat.loc[1, "APER_COR_3_0_J0500"] = -1e-18                 # negative flux
     cat.loc[2, "MAG_G"] = 99.0                                # 99 magnitude

@@ -52,7 +52,7 @@ def _vocab_unit(token) -> str:
 
 
 def _label_units() -> dict[str, LabelUnit]:
-    out = {
+    out = {  # token-list: the DESI VACs' own columns (their data models' units), named as read_vac outputs them
         # CIGALE (IronPhysProp): log10 M☉ and log10 M☉/yr.
         "LOGM": LabelUnit("solMass", True, (5.0, 12.8), (3.0, 13.5), ("LOGM_ERR",)),
         "LOGSFR": LabelUnit("solMass/yr", True, (-5.0, 3.5), (-12.0, 5.0), ("LOGSFR_ERR",)),

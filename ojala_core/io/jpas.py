@@ -22,7 +22,8 @@ from .jpas_units import MAG_SENTINELS, MAGNITUDE_RANGE, check_magnitude_offset, 
 from .tables import InputError, read_table
 
 __all__ = ["JPAS_CATALOGUE_BANDS", "LEGACY_MAGNITUDES", "DEFAULT_FLAGS_THRESHOLD", "read_jpas_catalogue",
-           "iter_jpas_catalogue", "jpas_photometry", "catalogue_ids", "count_table_rows"]
+           "band_flagged", "flat_catalogue", "iter_jpas_catalogue", "jpas_photometry", "catalogue_ids",
+           "count_table_rows"]
 
 # SExtractor FLAGS (Bertin & Arnouts 1996; SExtractor manual, "Extraction flags"): 1 neighbours or
 # bad pixels bias the photometry by >10 %, 2 the object was deblended, 4 at least one pixel is
@@ -106,7 +107,31 @@ def iter_jpas_catalogue(path, prefix="APER_COR_3_0", id_column=None, chunk_rows=
         yield frame, phot
 
 
-def _flagged(frame, band, flags_threshold) -> np.ndarray:
+def flat_catalogue(path, prefixes=("APER_COR_3_0", "AUTO"), filters=None) -> pd.DataFrame:
+    """A J-PAS catalogue (any layout) in the flat layout of docs/formats.md, e.g. to convert an archive file.
+
+    Every scalar column of the file, and for J0378…J0910 and iSDSS: ``{PREFIX}_{band}`` f_λ
+    [erg s⁻¹ cm⁻² Å⁻¹] (or AB magnitudes where the file has only those) with absolute
+    ``_ERR`` for each of `prefixes`, and ``FLAGS_{band}`` / ``MASK_FLAGS_{band}`` where present.
+    """
+    per_band = {f"{q}_{b}" for q in ("FLAGS", "MASK_FLAGS") for b in JPAS_CATALOGUE_BANDS}
+    frame = None
+    for prefix in prefixes:
+        layout = CatalogueLayout(path, prefix, filters)
+        chunks = [chunk for _, chunk in layout.iter_chunks(1 << 62, all_columns=frame is None)]
+        chunk = pd.concat(chunks, ignore_index=True)
+        photometry = [f"{prefix}_{b}{e}" for b in JPAS_CATALOGUE_BANDS for e in ("", "_ERR")]
+        if frame is None:
+            banded = (*[f"{p}_" for p in prefixes], "FLAGS_", "MASK_FLAGS_")
+            other = [c for c in chunk.columns if not c.startswith(banded)]
+            frame = chunk[[*other, *photometry, *[c for c in chunk.columns if c in per_band]]]
+        else:
+            frame = pd.concat([frame, chunk[photometry]], axis=1)
+    return frame
+
+
+def band_flagged(frame, band, flags_threshold=DEFAULT_FLAGS_THRESHOLD) -> np.ndarray:
+    """Rows of canonical `frame` whose `band` is flagged: SExtractor FLAGS >= `flags_threshold` or MASK_FLAGS != 0."""
     bad = np.zeros(len(frame), dtype=bool)
     if f"FLAGS_{band}" in frame:
         bad |= np.nan_to_num(np.asarray(frame[f"FLAGS_{band}"], dtype=float)) >= flags_threshold
@@ -129,7 +154,7 @@ def jpas_photometry(frame, prefix, units, path, id_column=None, row_offset=0, ch
     for band in JPAS_CATALOGUE_BANDS:
         col = f"{prefix}_{band}"
         fnu, err = _to_fnu(frame[col], frame[f"{col}_ERR"], units[band], load_filter(band).pivot_wavelength)
-        flagged = _flagged(frame, band, flags_threshold)
+        flagged = band_flagged(frame, band, flags_threshold)
         fnu[flagged] = np.nan
         err[flagged] = np.nan
         out[f"FNU_{band}"], out[f"FNU_{band}_ERR"] = fnu, err

@@ -16,7 +16,8 @@ import pandas as pd
 from ..filters import jpas_narrow_band_names
 from .tables import InputError
 
-__all__ = ["MINIJPAS_FILTERS", "FILTER_TABLES", "filter_table", "ColumnIndex", "array_values", "looks_like_array",
+__all__ = ["MINIJPAS_FILTERS", "FILTER_TABLES", "filter_table", "embedded_filter_table", "FILTER_HDU",
+           "ColumnIndex", "array_values", "looks_like_array",
            "iter_raw_chunks", "file_columns", "declared_units"]
 
 # miniJPAS and J-NEP (CEFCA archive, tables minijpas.* and jnep.*): FILTER_ID − 1 is the array
@@ -59,6 +60,32 @@ def filter_table(spec) -> tuple[str, ...] | None:
     if not table:
         raise InputError(f"{origin}: no filter names")
     return tuple(table)
+
+
+# The archive's filter table (CEFCA ``minijpas.Filter``: FILTER_ID from 1, NAME) as an HDU of the
+# catalogue file; the array index of a filter is FILTER_ID - 1.
+FILTER_HDU = "FILTER"
+
+
+def embedded_filter_table(path) -> tuple[str, ...] | None:
+    """Filter names in array-index order from a FITS catalogue's FILTER HDU (FILTER_ID, NAME), or None."""
+    from astropy.io import fits
+
+    if Path(path).suffix.lower() not in (".fits", ".fit", ".fz"):
+        return None
+    with fits.open(path, memmap=True) as hdul:
+        hdu = next((h for h in hdul[1:] if h.name.upper() in (FILTER_HDU, "FILTERS")), None)
+        if hdu is None:
+            return None
+        names = {c.upper(): c for c in hdu.columns.names}
+        if "FILTER_ID" not in names or not ({"NAME", "FILTER"} & set(names)):
+            raise InputError(f"{path}: HDU {hdu.name} needs columns FILTER_ID and NAME (the archive's filter table)")
+        ids = np.asarray(hdu.data[names["FILTER_ID"]]).astype(int)
+        labels = [str(v).strip() for v in hdu.data[names.get("NAME") or names["FILTER"]]]
+    order = np.argsort(ids)
+    if not np.array_equal(ids[order], np.arange(1, len(ids) + 1)):
+        raise InputError(f"{path}: HDU {hdu.name}: FILTER_ID must run 1…{len(ids)} (one row per array index)")
+    return filter_table([labels[k] for k in order])
 
 
 def bare_name(name) -> str:

@@ -18,10 +18,12 @@ from ..filters import FILTER_SOURCES, jpas_narrow_band_names, load_filter
 from ..photometry import C_ANGSTROM_PER_S
 from ..vocabulary import DEFAULT_VOCABULARY
 from .jpas_archive import (
+    FILTER_HDU,
     FILTER_TABLES,
     ColumnIndex,
     array_values,
     declared_units,
+    embedded_filter_table,
     file_columns,
     filter_table,
     iter_raw_chunks,
@@ -97,6 +99,10 @@ class CatalogueLayout:
             self.arrays = {q: c for q, c in arrays.items() if c and not (q.startswith("MAG") and arrays["FLUX"])}
             self.arrays.update({f"TOTAL_{q}": c for q in ("MAG", "MAG_ERR")
                                 if (c := self.index.find(f"{q}_AUTO")) and not self.index.find(f"{q}_AUTO_iSDSS")})
+            if self.table is None:
+                self.table = embedded_filter_table(self.path)
+                if self.table is not None:
+                    log.info("%s: filter table from its %s HDU (%d filters)", self.path, FILTER_HDU, len(self.table))
             if self.table is None:
                 column = arrays["FLUX"] or arrays["MAG"]
                 raise InputError(f"{self.path}: column '{column}' holds one value per filter; name the filter table "

@@ -16,14 +16,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import __version__
-from ..io.files import count_rows, write_fits_table, write_json, write_parquet
+from ..io.files import count_rows, write_json, write_parquet
 from ..io.tables import InputError
-from ..photometry import MAG_PER_LN_FLUX, ab_from_nanomaggies
-from .desi import LEGACY_BANDS
 from .desi_products import DESI_MEASUREMENTS, SKY_DESI_FILES, write_desi_products
 from .galaxies import import_bagpipes
 from .generate import ShardSpec, build_shard
-from .jpas_system import APERTURE_PREFIX, JPAS_BANDS, TOTAL_PREFIX, JpasFootprint, JpasObservingSystem
+from .jpas_products import JPAS_MEASUREMENTS, write_jpas_catalogue
+from .jpas_system import JpasFootprint, JpasObservingSystem
 from .populations import PRESETS, SKY_POPULATIONS, SkyPreset
 
 __all__ = ["build_sky", "plan_shards", "SKY_FILES"]
@@ -33,10 +32,10 @@ log = logging.getLogger(__name__)
 # Product files relative to the sky folder: (path, FITS extension or None, what it is).
 SKY_FILES = {
     **SKY_DESI_FILES,
-    "jpas_catalogue": ("jpas/jpas-catalogue.fits", "JPAS", "J-PAS catalogue as observed by the real system"),
+    "jpas_catalogue": ("jpas/jpas-catalogue.fits", "JPAS",
+                       "J-PAS catalogue as observed by the real system (CEFCA archive layout)"),
     "truth": ("truth.parquet", None, "ground truth of every object"),
 }
-FLAMBDA_UNIT = "erg/(s cm2 Angstrom)"
 
 
 def plan_shards(preset: SkyPreset) -> list[ShardSpec]:
@@ -146,40 +145,12 @@ def _check_resume_compatible(out_dir: Path, preset: str, seed: int):
                 f"refusing to mix it with preset={preset} seed={seed} (use another --out)")
 
 
-def _legacy_magnitudes(frame):
-    out = {}
-    for band, _, _ in LEGACY_BANDS:
-        flux = frame[f"FLUX_{band}"].to_numpy(float)
-        ivar = frame[f"FLUX_IVAR_{band}"].to_numpy(float)
-        mag = ab_from_nanomaggies(flux)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            err = MAG_PER_LN_FLUX / (flux * np.sqrt(ivar))
-        ok = np.isfinite(mag)
-        out[f"MAG_{band}"] = np.where(ok, mag, 99.0)
-        out[f"MAG_ERR_{band}"] = np.where(ok, err, 99.0)
-    return out
-
-
 def _write_products(out_dir: Path, frame: pd.DataFrame, seed: int) -> list[dict]:
     write_desi_products(out_dir, frame, seed)
-    jp = frame[frame["IN_JPAS"]]
-    phot = [f"{p}_{b}{e}" for p in (APERTURE_PREFIX, TOTAL_PREFIX) for b in JPAS_BANDS for e in ("", "_ERR")]
-    jcat = {"TILE_ID": jp["TILE_ID"].astype(np.int32), "NUMBER": (jp["OBJECT_ID"] + 1).astype(np.int64),
-            "ALPHA_J2000": jp["ALPHA_J2000"], "DELTA_J2000": jp["DELTA_J2000"],
-            **{c: jp[c].astype(np.float32) for c in phot},
-            **{f"FLAGS_{b}": jp[f"FLAGS_{b}"].astype(np.int16) for b in JPAS_BANDS},
-            "MAG_AUTO_iSDSS": jp["MAG_AUTO_iSDSS"], "MAG_ERR_AUTO_iSDSS": jp["MAG_ERR_AUTO_iSDSS"],
-            "N_FILTERS_OBS": jp["N_FILTERS_OBS"].astype(np.int16),
-            **_legacy_magnitudes(jp), "MORPHTYPE": jp["MORPHTYPE"]}
-    units = {c: FLAMBDA_UNIT for c in phot}
-    units.update({c: "deg" for c in ("ALPHA_J2000", "DELTA_J2000")})
-    write_fits_table(out_dir / SKY_FILES["jpas_catalogue"][0], jcat, "JPAS", units=units,
-                     header={"PHOTSYS": "J-PAS (synthetic real system)", "FLUXUNIT": FLAMBDA_UNIT})
-
+    write_jpas_catalogue(out_dir / SKY_FILES["jpas_catalogue"][0], frame[frame["IN_JPAS"]], seed)
     # The truth table holds what no survey file measured.
-    measured = set(phot) | {f"FLAGS_{b}" for b in JPAS_BANDS} | set(DESI_MEASUREMENTS) | {
-        c for c in frame.columns if c.startswith(("FLUX_", "FSF_", "MWS_"))} | {
-        "MAG_AUTO_iSDSS", "MAG_ERR_AUTO_iSDSS", "ALPHA_J2000", "DELTA_J2000"}
+    measured = {*JPAS_MEASUREMENTS, *DESI_MEASUREMENTS} | {
+        c for c in frame.columns if c.startswith(("FLUX_", "FSF_", "MWS_"))}
     truth = frame[[c for c in frame.columns if c not in measured]].copy()
     truth["JPAS_NUMBER"] = np.where(frame["IN_JPAS"], frame["OBJECT_ID"] + 1, -1)
     write_parquet(out_dir / SKY_FILES["truth"][0], truth)

@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from ..diagnostics import BPT_CLASSES, BPT_CURVES, WHAN_CLASSES, WHAN_CUTS, bpt_curve
 from ..filters import jpas_narrow_band_names, load_filter
 from ..io.files import atomic_path
+from ..io.jpas import band_flagged
+from ..io.jpas_layout import CatalogueLayout
 from ..lines import EMISSION_LINES
 from ..photometry import ab_magnitude, flambda_from_fnu
 from ..vocabulary import SPECTYPES
@@ -66,9 +68,8 @@ def sky_qa(sky_dir, out=None, max_points: int = MAX_POINTS, seed: int = 0) -> li
     out = Path(out) if out is not None else sky_dir / "qa"
     truth = pd.read_parquet(sky_dir / SKY_FILES["truth"][0], columns=TRUTH_COLUMNS)
     jpas_path = sky_dir / SKY_FILES["jpas_catalogue"][0]
-    snr_columns = ["MAG_AUTO_iSDSS", "MORPHTYPE"] + [f"{APERTURE_PREFIX}_{b}{e}" for b in SNR_BANDS
-                                                     for e in ("", "_ERR")]
-    jpas = _read_fits_columns(jpas_path, SKY_FILES["jpas_catalogue"][1], snr_columns)
+    jpas = _jpas_flat(jpas_path, ["NUMBER", "MAG_AUTO_iSDSS", "MORPHTYPE"] + [
+        f"{APERTURE_PREFIX}_{b}{e}" for b in JPAS_BANDS for e in ("", "_ERR")])
     galaxies = truth[truth["SPECTYPE"] == "GALAXY"]
     sample = dict(max_points=max_points, seed=seed)
     # Lazy so that only one figure is alive at a time.
@@ -80,7 +81,7 @@ def sky_qa(sky_dir, out=None, max_points: int = MAX_POINTS, seed: int = 0) -> li
         "qso_colours": lambda: qso_colours_figure(truth, **sample),
         "stars_teff_logg": lambda: stars_teff_logg_figure(truth[truth["SPECTYPE"] == "STAR"], **sample),
         "jpas_snr": lambda: jpas_snr_figure(jpas, **sample),
-        "example_spectra": lambda: example_spectra_figure(sky_dir, truth),
+        "example_spectra": lambda: example_spectra_figure(sky_dir, truth, jpas),
     }
     written = []
     for name, make in figures.items():
@@ -252,15 +253,18 @@ def jpas_snr_figure(jpas: pd.DataFrame, max_points: int = MAX_POINTS, seed: int 
     return fig
 
 
-def example_spectra_figure(sky_dir, truth: pd.DataFrame) -> Figure:
+def example_spectra_figure(sky_dir, truth: pd.DataFrame, jpas: pd.DataFrame | None = None) -> Figure:
     """DESI coadd spectra of four objects in DESI and J-PAS with their J-PAS photometry overlaid.
 
     Truth rows are joined to coadd rows on TARGETID and the join is accepted only where
     the FIBERMAP position agrees with the truth position to 1"; the title reports how
     many joins pass. J-PAS fluxes (total light) are scaled by median(spectrum) /
     median(J-PAS) over the narrow bands, since a DESI fibre holds only part of the light.
+    `jpas` is the catalogue as `_jpas_flat` reads it (read here when not given).
     """
     sky_dir = Path(sky_dir)
+    if jpas is None:
+        jpas = _jpas_flat(sky_dir / SKY_FILES["jpas_catalogue"][0])
     both = truth[(truth["TARGETID"] >= 0) & (truth["JPAS_NUMBER"] >= 0)]
     joined = both.merge(_fibermap_index(_coadd_paths(sky_dir)), on="TARGETID", how="inner")
     separation = 3600.0 * np.hypot((joined["TARGET_RA"] - joined["RA"]) * np.cos(np.radians(joined["DEC"])),
@@ -272,7 +276,6 @@ def example_spectra_figure(sky_dir, truth: pd.DataFrame) -> Figure:
         "QSO": confirmed["SPECTYPE"] == "QSO",
         "star": confirmed["SPECTYPE"] == "STAR",
     }
-    jpas_path = sky_dir / SKY_FILES["jpas_catalogue"][0]
     fig = Figure(figsize=(14, 9), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
     for ax, (kind, selected) in zip(axes, kinds.items()):
@@ -283,7 +286,7 @@ def example_spectra_figure(sky_dir, truth: pd.DataFrame) -> Figure:
         # The brightest example, so the comparison of shapes is not lost in noise.
         obj = candidates.loc[candidates["MAG_SYN_DECam_r"].idxmin()]
         spectrum = _read_coadd_spectrum(obj["COADD_PATH"], int(obj["COADD_ROW"]))
-        photometry = _read_jpas_photometry(jpas_path, int(obj["JPAS_NUMBER"]))
+        photometry = _read_jpas_photometry(jpas, int(obj["JPAS_NUMBER"]))
         _plot_spectrum_and_photometry(ax, spectrum, photometry, obj)
         ax.set_title(f"{kind}: {obj['POPULATION']} TARGETID {int(obj['TARGETID'])}, z = {obj['Z']:.3f}, "
                      f"r = {obj['MAG_SYN_DECam_r']:.2f}", fontsize=10)
@@ -358,32 +361,30 @@ def _read_coadd_spectrum(path, row: int) -> dict:
     return out
 
 
-def _read_jpas_photometry(path: Path, number: int):
-    """Pivot wavelengths [Å], f_λ and error [1e-17 erg/s/cm²/Å] in `JPAS_BANDS` of one NUMBER.
-
-    Bands not observed or flagged are NaN.
-    """
-    with fits.open(path, memmap=True) as hdul:
-        data = hdul[SKY_FILES["jpas_catalogue"][1]].data
-        row = data[np.flatnonzero(data["NUMBER"] == number)[0]]
-        flux = np.array([row[f"{APERTURE_PREFIX}_{b}"] for b in JPAS_BANDS], dtype=float)
-        err = np.array([row[f"{APERTURE_PREFIX}_{b}_ERR"] for b in JPAS_BANDS], dtype=float)
-        flagged = np.array([row[f"FLAGS_{b}"] != 0 for b in JPAS_BANDS])
-    flux[flagged] = np.nan
-    err[flagged] = np.nan
-    pivots = np.array([load_filter(b).pivot_wavelength for b in JPAS_BANDS])
-    return pivots, 1e17 * flux, 1e17 * err
-
-
-def _read_fits_columns(path: Path, extname: str, columns: list[str]) -> pd.DataFrame:
-    """Some columns of a FITS table (numbers as native floats); the 99 'no measurement' becomes NaN."""
-    with fits.open(path, memmap=True) as hdul:
-        data = hdul[extname].data
-        frame = pd.DataFrame({c: np.array(data[c], dtype=str if data[c].dtype.kind in "SU" else float)
-                              for c in columns})
-    magnitudes = [c for c in columns if c.startswith("MAG_")]
+def _jpas_flat(path: Path, columns=None) -> pd.DataFrame:
+    """The J-PAS catalogue (any layout the readers know) as flat f_λ columns [erg s⁻¹ cm⁻² Å⁻¹] with
+    absolute errors, flagged bands NaN; magnitudes of 99 ('no measurement') NaN; `columns` only."""
+    layout = CatalogueLayout(path, APERTURE_PREFIX)
+    frames = []
+    for _, frame in layout.iter_chunks(200_000):
+        for band in JPAS_BANDS:
+            bad = band_flagged(frame, band)
+            for suffix in ("", "_ERR"):
+                frame.loc[bad, f"{APERTURE_PREFIX}_{band}{suffix}"] = np.nan
+        frames.append(frame if columns is None else frame[columns])
+    frame = pd.concat(frames, ignore_index=True)
+    magnitudes = [c for c in frame.columns if c.startswith("MAG_")]
     frame[magnitudes] = frame[magnitudes].mask(frame[magnitudes] >= 99.0)
     return frame
+
+
+def _read_jpas_photometry(jpas: pd.DataFrame, number: int):
+    """Pivot wavelengths [Å], f_λ and error [1e-17 erg/s/cm²/Å] in `JPAS_BANDS` of one NUMBER (flagged: NaN)."""
+    row = jpas[jpas["NUMBER"].astype(np.int64) == number].iloc[0]
+    flux = np.array([row[f"{APERTURE_PREFIX}_{b}"] for b in JPAS_BANDS], dtype=float)
+    err = np.array([row[f"{APERTURE_PREFIX}_{b}_ERR"] for b in JPAS_BANDS], dtype=float)
+    pivots = np.array([load_filter(b).pivot_wavelength for b in JPAS_BANDS])
+    return pivots, 1e17 * flux, 1e17 * err
 
 
 def _subsample(frame: pd.DataFrame, max_points: int, seed: int) -> pd.DataFrame:

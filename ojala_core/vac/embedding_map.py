@@ -23,25 +23,30 @@ def fit_map_sample(sample, seed=42, n_neighbors=15) -> np.ndarray:
 
     Runs on one thread (numba and BLAS too: a parallel sum's order decides the last bit, and
     UMAP's optimisation amplifies it), so the same sample gives the same bytes (checked in
-    tests/test_scale.py and by the resume test of tests/test_reliability.py). Fewer than 3 rows:
-    all at the origin. A small sample starts from PCA: UMAP's spectral start needs more rows
-    than its eigenvectors.
+    tests/test_scale.py and by the resume test of tests/test_reliability.py). Identical rows are
+    fitted once and share their position: repeated points make the graph's spectrum degenerate,
+    and the eigenvectors of a degenerate spectrum (UMAP's spectral start) change with the last bit
+    of arithmetic, which differed from one process to the next. Fewer than 3 distinct rows: all
+    at the origin. A small sample starts from PCA: UMAP's spectral start needs more rows than its
+    eigenvectors.
     """
     sample = np.asarray(sample, dtype=np.float32)
-    if len(sample) < 3:
+    distinct, inverse = np.unique(sample, axis=0, return_inverse=True) if len(sample) else (sample, np.zeros(0, int))
+    inverse = np.asarray(inverse).reshape(-1)
+    if len(distinct) < 3:
         return np.zeros((len(sample), 2), dtype=np.float32)
     import numba
     import umap
     from threadpoolctl import threadpool_limits
 
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(sample) - 1), min_dist=0.1,
-                        init="spectral" if len(sample) > SPECTRAL_MIN_ROWS else "pca", random_state=seed)
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(distinct) - 1), min_dist=0.1,
+                        init="spectral" if len(distinct) > SPECTRAL_MIN_ROWS else "pca", random_state=seed)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore")        # 'n_jobs overridden by random_state', spectral init notes
-            return reducer.fit_transform(sample).astype(np.float32)
+            return reducer.fit_transform(distinct).astype(np.float32)[inverse]
     finally:
         numba.set_num_threads(threads)
 
