@@ -133,6 +133,17 @@ def test_cigale_masses_declared_in_solar_masses_become_log10_with_their_errors(z
     assert (g1["LOGM"], g1["LOGM_ERR"]) == pytest.approx((10.5, 0.1))
 
 
+def test_cigale_masses_in_solar_masses_without_a_unit_are_refused_naming_the_column(zcat, tmp_path):
+    def linear(h):
+        data = h["DATA"].data
+        data["LOGM"] = np.where(data["LOGM"] > 0, 10.0 ** data["LOGM"], 0.0)
+
+    path = _edited(OUT / "IronPhysProp-small.fits", tmp_path / "IronPhysProp-linear.fits", linear)
+    with pytest.raises(InputError, match=r"IronPhysProp-linear.fits: column 'LOGM': median .* is not a plausible "
+                                         r"LOGM in log10 solMass .* values in M☉ rather than log10"):
+        read_vac(path, "cigale", primary=zcat)
+
+
 def test_zcat_fluxes_declared_in_microjansky_are_read_as_nanomaggies(tmp_path):
     def microjansky(h):
         cols = h["ZCATALOG"].columns

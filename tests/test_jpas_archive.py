@@ -112,6 +112,24 @@ def test_a_filter_table_file_reads_like_the_built_in_table(archive):
     pd.testing.assert_frame_equal(from_file, archive)
 
 
+def test_a_filter_hdu_in_the_file_is_its_filter_table(tmp_path):
+    """The archive's Filter table (FILTER_ID from 1, NAME) appended as an HDU, rows shuffled: read by FILTER_ID."""
+    from astropy.io import fits
+
+    order = np.random.default_rng(0).permutation(len(MINIJPAS_FILTERS))
+    with fits.open(ARCHIVE) as hdul:
+        hdus = [h.copy() for h in hdul]
+    for name, ids in (("with-filters", order + 1), ("bad-filters", np.where(order == 0, 99, order + 1))):
+        table = fits.BinTableHDU.from_columns([fits.Column("FILTER_ID", "J", array=ids),
+                                               fits.Column("NAME", "6A", array=np.array(MINIJPAS_FILTERS)[order])],
+                                              name="FILTER")
+        fits.HDUList([*hdus, table]).writeto(tmp_path / f"{name}.fits")
+    pd.testing.assert_frame_equal(read_jpas_catalogue(tmp_path / "with-filters.fits"),
+                                  read_jpas_catalogue(ARCHIVE, filters="minijpas"))
+    with pytest.raises(InputError, match=r"bad-filters.fits: HDU FILTER: FILTER_ID must run 1…60"):
+        read_jpas_catalogue(tmp_path / "bad-filters.fits")
+
+
 def test_a_filter_table_with_an_unknown_name_or_the_wrong_length_is_refused(tmp_path):
     bad = tmp_path / "filters.txt"
     bad.write_text("\n".join(["uJAVA", "J0377", *MINIJPAS_FILTERS[2:]]))

@@ -409,6 +409,14 @@ def desi_case(name):
     return register
 
 
+def _edit_table(src, dst, column, edit):
+    """A copy of FITS `src` at `dst` with `edit(hdu)` applied to the first table holding `column`."""
+    with fits.open(src) as hdul:
+        hdus = [h.copy() for h in hdul]
+    edit(next(h for h in hdus if isinstance(h, fits.BinTableHDU) and column in h.columns.names))
+    fits.HDUList(hdus).writeto(dst)
+
+
 @desi_case("zcat without Z")
 def _(good, d):
     path = d / "zall.fits"
@@ -430,32 +438,29 @@ def _(good, d):
 
 @desi_case("zcat fluxes in cgs f_nu under a nanomaggy unit")
 def _(good, d):
-    with fits.open(good.zcat) as hdul:
-        hdus = [h.copy() for h in hdul]
-    table = hdus[1]
-    table.data["FLUX_R"] = table.data["FLUX_R"] * 3.631e-29     # erg/s/cm2/Hz values, still called nanomaggies
-    table.columns["FLUX_R"].unit = "nanomaggy"
-    fits.HDUList(hdus).writeto(d / "zall.fits")
+    def cgs(table):
+        table.data["FLUX_R"] = table.data["FLUX_R"] * 3.631e-29     # erg/s/cm2/Hz values, still called nanomaggies
+        table.columns["FLUX_R"].unit = "nanomaggy"
+
+    _edit_table(good.zcat, d / "zall.fits", "FLUX_R", cgs)
     return {"zcat": d / "zall.fits"}, ["zall.fits", "'FLUX_R'", "median AB magnitude of 9", "unit"]
 
 
 @desi_case("CIGALE masses in solar masses, not log10")
 def _(good, d):
-    with fits.open(good.cigale) as hdul:
-        hdus = [h.copy() for h in hdul]
-    table = hdus[1]
-    table.data["LOGM"] = np.where(table.data["LOGM"] > 0, 10.0 ** table.data["LOGM"], table.data["LOGM"])
-    fits.HDUList(hdus).writeto(d / "cigale.fits")
+    def linear(table):
+        table.data["LOGM"] = np.where(table.data["LOGM"] > 0, 10.0 ** table.data["LOGM"], table.data["LOGM"])
+
+    _edit_table(good.cigale, d / "cigale.fits", "LOGM", linear)
     return {"cigale": d / "cigale.fits"}, ["cigale.fits", "'LOGM'", "not a plausible LOGM", "log10"]
 
 
 @desi_case("MWS TEFF declared in eV")
 def _(good, d):
-    with fits.open(good.mws) as hdul:
-        hdus = [h.copy() for h in hdul]
-    table = next(h for h in hdus if isinstance(h, fits.BinTableHDU) and "TEFF" in h.columns.names)
-    table.columns["TEFF"].unit = "eV"
-    fits.HDUList(hdus).writeto(d / "mws.fits")
+    def in_ev(table):
+        table.columns["TEFF"].unit = "eV"
+
+    _edit_table(good.mws, d / "mws.fits", "TEFF", in_ev)
     return {"mws": d / "mws.fits"}, ["mws.fits", "'TEFF'", "'eV'", "not K"]
 
 
