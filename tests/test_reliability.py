@@ -233,6 +233,17 @@ def _(good, d):
     return d / "parts", ["b.parquet", "APER_COR_3_0_J0400"]
 
 
+@catalogue_case("folder whose last file holds text in a flux column (Dask)")
+def _(good, d):
+    (d / "parts").mkdir()
+    good.frame.iloc[:20].to_parquet(d / "parts" / "a.parquet")
+    bad = good.frame.iloc[20:].copy()
+    bad["APER_COR_3_0_J0400"] = bad["APER_COR_3_0_J0400"].astype(str)
+    bad.loc[bad.index[3], "APER_COR_3_0_J0400"] = "n/a"
+    bad.to_parquet(d / "parts" / "b.parquet")
+    return d / "parts", ["b.parquet", "APER_COR_3_0_J0400", "row 3", "'n/a' is not a number"]
+
+
 @pytest.mark.parametrize("name", list(CATALOGUE_CASES))
 def test_bad_catalogue_is_one_line_exit_2(name, good, tmp_path, capsys):
     catalogue, expected = CATALOGUE_CASES[name](good, tmp_path)
@@ -649,16 +660,17 @@ def test_outputs_follow_the_umask(good, tmp_path):
 # -- resumption ------------------------------------------------------------------------------------
 def _ojala(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "ojala_core.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
 
 
 def _kill_when(proc, ready, timeout=120):
+    """kill -9 the command and every process it started (its session) once `ready()`."""
     t0 = time.time()
     while not ready():
         assert proc.poll() is None, proc.communicate()
         assert time.time() - t0 < timeout
         time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
@@ -700,6 +712,49 @@ def test_mocks_killed_then_resumed_equals_an_uninterrupted_run(good, tmp_path):
                                       pd.read_parquet(tmp_path / "b" / f"{split}.parquet"))
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["reused_parts"] >= 3 and manifest["dropped_spectra"]["spectra"] > 0
+
+
+def _same_files(a: Path, b: Path, names):
+    """Every table of every file in `names` holds the same values under `a` and under `b`."""
+    for name in names:
+        if name.endswith(".parquet"):
+            pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+            continue
+        with fits.open(a / name) as ha, fits.open(b / name) as hb:
+            assert [h.name for h in ha] == [h.name for h in hb], name
+            for x, y in zip(ha, hb):
+                if x.data is None:
+                    continue
+                if isinstance(x, fits.BinTableHDU):
+                    assert x.columns.names == y.columns.names, (name, x.name)
+                    for column in x.columns.names:
+                        np.testing.assert_array_equal(x.data[column], y.data[column], err_msg=f"{name} {column}")
+                else:
+                    np.testing.assert_array_equal(x.data, y.data, err_msg=f"{name} {x.name}")
+
+
+def test_sky_killed_then_resumed_equals_an_uninterrupted_run(tiny_sky, tmp_path):
+    """kill -9 with some shards written (and a temporary file left), resume: the same products as
+    the session's uninterrupted tiny sky (same preset and seed)."""
+    out = tmp_path / "sky"
+    args = ("sky", "--preset", "tiny", "--seed", "42", "--out", out)
+    proc = _ojala(*args)
+    _kill_when(proc, lambda: len(list((out / "shards").glob("*.parquet"))) >= 3, timeout=300)
+    built = sorted(p.name for p in (out / "shards").glob("*.parquet"))
+    assert not (out / "manifest.json").exists()
+    (out / "shards" / ".BGS-0.parquet.stale.partial").write_text("left by a kill")
+    resumed = _ojala(*args)
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert f"reused {len(built)}" in err and "temporary file" in err, err
+    assert not list(out.rglob("*.partial"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["reused_shards"] == len(built)
+    expected = json.loads((tiny_sky / "manifest.json").read_text())
+    assert manifest["counts"] == expected["counts"]
+    names = [f["path"] for f in expected["files"]]
+    assert names == [f["path"] for f in manifest["files"]]
+    _same_files(out, tiny_sky, names)
 
 
 def test_mocks_over_another_skys_parts_is_refused(good, tmp_path, capsys):

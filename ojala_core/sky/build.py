@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import __version__
-from ..io.files import count_rows, write_json, write_parquet
+from ..io.files import count_rows, remove_stale_partials, write_json, write_parquet
 from ..io.tables import InputError
 from .desi_products import DESI_MEASUREMENTS, SKY_DESI_FILES, write_desi_products
 from .galaxies import import_bagpipes
@@ -84,6 +84,9 @@ def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_resume_compatible(out_dir, preset, seed)
+    stale = remove_stale_partials(out_dir)
+    if stale:
+        log.warning("%s: removed %d temporary file(s) left by an interrupted run", out_dir, len(stale))
     write_json(out_dir / "shards" / "plan.json", {"preset": preset, "seed": seed, "version": __version__})
     config = PRESETS[preset]
     footprint = JpasFootprint(tile_columns=config.jpas_tile_columns)
@@ -93,7 +96,8 @@ def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -
 
     shards = plan_shards(config)
     todo = [s for s in shards if not _shard_is_done(out_dir, s)]
-    log.info("sky %s: %d shards, %d to build", preset, len(shards), len(todo))
+    if len(todo) < len(shards):
+        log.warning("sky %s: resumed: reused %d of %d shards", preset, len(shards) - len(todo), len(shards))
     t0 = time.time()
     import_bagpipes()
     args = (config, seed, out_dir, footprint, system)
@@ -116,6 +120,7 @@ def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -
     manifest = {
         "preset": preset, "seed": seed, "version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "reused_shards": len(shards) - len(todo),
         "counts": {
             "objects": int(len(frame)),
             "desi_labelled": int(frame["IN_DESI"].sum()),

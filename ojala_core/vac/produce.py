@@ -101,14 +101,17 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     run = _run_record(model_dir, files, dict(prefix=prefix, id_column=id_column, filters=_jsonable(jpas_filters),
                                              flags_threshold=flags_threshold,
                                              chunk_rows=chunk_rows if streamed else None))
-    _start_or_resume(out_dir, run)
     job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
                out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold, run=run["sha256"],
-               run_record=run)
+               run_record=run, chunk_rows=chunk_rows)
+    # Every row is read and checked (units, values, flags) before the first partition is written:
+    # a bad value in the last file is refused without leaving a half-made VAC behind.
     if streamed:
+        _check_photometry(str(files[0]), job)
+        _start_or_resume(out_dir, run)
         results = _stream_file(files[0], chunk_rows, job)
     else:
-        results = _run_partitions_dask(files, scheduler or "local", job)
+        results = _run_partitions_dask(files, scheduler or "local", job, start=lambda: _start_or_resume(out_dir, run))
     summary = {"rows": 0, "predicted": 0, **{name.lower(): 0 for name in QUALITY_FLAGS}, "masked_band_values": 0}
     for result in results:
         for key in summary:
@@ -152,33 +155,56 @@ def _stream_file(path, chunk_rows, job) -> list[dict]:
     return results
 
 
-def _run_partitions_dask(files, scheduler, job) -> list[dict]:
-    """One partition per file, as Dask tasks; duplicate ids are found across files first."""
-    from dask.distributed import Client, LocalCluster, as_completed
+def _check_photometry(path, job) -> int:
+    """Read all of `path` as the VAC will (units, values, flags); its row count, or `InputError`."""
+    rows = 0
+    for _, phot in iter_jpas_catalogue(path, job["prefix"], job["id_column"], job["chunk_rows"],
+                                       filters=job["filters"], flags_threshold=job["flags_threshold"]):
+        rows += len(phot)
+    return rows
 
-    rows = [count_table_rows(f) for f in files]
-    firsts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int)
-    ids = np.concatenate([catalogue_ids(f, job["id_column"], int(o)) for f, o in zip(files, firsts)])
-    duplicate = pd.Series(ids).duplicated().to_numpy()
-    # A bad file is reported once, as one line (InputError), not as the workers' logged tracebacks.
+
+def _gather_or_raise(client, futures, bar=None, rows=None):
+    """Results of `futures` in submission order; the first failing task's own exception (one line
+    for an InputError) is raised, the others cancelled."""
+    from dask.distributed import as_completed
+
+    for future in as_completed(futures):
+        if future.status == "error":
+            error = future.exception()          # before cancel, which forgets it
+            client.cancel(futures)
+            raise error
+        if bar is not None:
+            bar.update(rows(future.result()))
+    return [f.result() for f in futures]
+
+
+def _run_partitions_dask(files, scheduler, job, start) -> list[dict]:
+    """One partition per file, as Dask tasks: every file checked first (then `start()`, which
+    records the run in the output folder), duplicate ids found across files, then the partitions."""
+    from dask.distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)      # the scheduler's INFO lines are noise here
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.CRITICAL) if scheduler == "local" else None
     try:
         with Client(cluster if cluster is not None else scheduler) as client:
+            with tqdm(total=len(files), unit="file", desc="vac check") as bar:
+                _gather_or_raise(client, [client.submit(_check_photometry, str(f), job, pure=False) for f in files],
+                                 bar, lambda _: 1)
+            start()
+            rows = [count_table_rows(f) for f in files]
+            firsts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int)
+            ids = np.concatenate([catalogue_ids(f, job["id_column"], int(o)) for f, o in zip(files, firsts)])
+            duplicate = pd.Series(ids).duplicated().to_numpy()
             futures = [client.submit(_file_partition, str(f), k, int(firsts[k]), duplicate[firsts[k]:firsts[k] + n],
                                      job, pure=False)
                        for k, (f, n) in enumerate(zip(files, rows))]
             with tqdm(total=int(sum(rows)), unit="obj", desc="vac (dask)") as bar:
-                for future in as_completed(futures):
-                    if future.status == "error":
-                        client.cancel(futures)
-                        raise future.exception()
-                    bar.update(future.result()["rows"])
-            results = [f.result() for f in futures]
+                return _gather_or_raise(client, futures, bar, lambda result: result["rows"])
     finally:
         if cluster is not None:
             cluster.close()
-    return results
 
 
 def _file_partition(path, k, first_row, duplicate, job) -> dict:
