@@ -155,13 +155,11 @@ def _stream_file(path, chunk_rows, job) -> list[dict]:
     return results
 
 
-def _check_photometry(path, job) -> int:
-    """Read all of `path` as the VAC will (units, values, flags); its row count, or `InputError`."""
-    rows = 0
-    for _, phot in iter_jpas_catalogue(path, job["prefix"], job["id_column"], job["chunk_rows"],
-                                       filters=job["filters"], flags_threshold=job["flags_threshold"]):
-        rows += len(phot)
-    return rows
+def _check_photometry(path, job) -> None:
+    """Read all of `path` as the VAC will (units, values, flags); raises `InputError` on the first bad value."""
+    for _ in iter_jpas_catalogue(path, job["prefix"], job["id_column"], job["chunk_rows"], filters=job["filters"],
+                                 flags_threshold=job["flags_threshold"]):
+        pass
 
 
 def _gather_or_raise(client, futures, bar=None, rows=None):
