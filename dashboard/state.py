@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import param
 
+from ojala_core.vac.expression import Expression, ExpressionError
 from ojala_core.vac.store import VacStore
 
 __all__ = ["ExplorerState"]
@@ -28,6 +29,8 @@ class ExplorerState(param.Parameterized):
     z_range = param.Range((0.0, 7.0), doc="predicted redshift range (Z_GAL, or Z_QSO for QSOs)")
     column = param.Selector(default="", objects=[""], doc="filter on any numeric column")
     column_range = param.Range((-1e30, 1e30))
+    expression = param.String("", doc="a row filter typed by the user, e.g. 'Z_GAL > 0.5 and P_QSO < 0.1'")
+    expression_error = param.String("", doc="why `expression` was not applied ('' when it was)")
     selection = param.Parameter(None, doc="sorted rows picked in a view, or None")
     selection_label = param.String("no selection", doc="what the selection is, for people (rounded)")
     selection_region = param.Dict(None, allow_None=True,
@@ -59,7 +62,7 @@ class ExplorerState(param.Parameterized):
         self.filter_mask = self._filters()
         self.mask = self.filter_mask.copy()
         self.param.watch(self._refilter, ["classes", "min_probability", "mag_range", "z_range", "column",
-                                          "column_range"])
+                                          "column_range", "expression"])
         self.param.watch(self._reselect, ["selection"])
 
     @property
@@ -94,6 +97,14 @@ class ExplorerState(param.Parameterized):
         if self.column:
             values = frame[self.column].to_numpy()
             keep &= (values >= self.column_range[0]) & (values <= self.column_range[1])
+        if self.expression.strip():
+            try:             # a malformed expression filters nothing and says why under its box
+                keep &= Expression(self.expression, frame.columns).mask(frame)
+                self.expression_error = ""
+            except ExpressionError as error:
+                self.expression_error = str(error)
+        else:
+            self.expression_error = ""
         return keep
 
     def _refilter(self, *_):
@@ -118,6 +129,12 @@ class ExplorerState(param.Parameterized):
     def clear_selection(self, *_):
         self.selection_label, self.selection_region = "no selection", None
         self.selection = None
+
+    def find(self, jpas_id: str) -> int | None:
+        """The VAC row of catalogue id `jpas_id` (surrounding blanks ignored), or None."""
+        ids = self.frame["JPAS_ID"].to_numpy()
+        rows = np.flatnonzero(ids == str(jpas_id).strip())
+        return int(rows[0]) if len(rows) else None
 
     def cached(self, kind: str, row: int, compute):
         """`compute()` for (kind, row), remembered: clicks come back to the same objects."""

@@ -551,3 +551,65 @@ def test_layout_does_not_overlap(browser, server, vac, width, height):
         assert page.console_errors == [] and page.external == []
     finally:
         page.context.close()
+
+
+def test_table_headers_have_units_and_numbers_a_fixed_precision(page, vac):
+    _clear(page)
+    titles = page.locator(".tabulator-col-title").all_inner_texts()
+    assert "MAG_i [mag]" in titles and "LOGM [dex(Msun)]" in titles and "TEFF [K]" in titles
+    first = np.flatnonzero(vac["CLASS"].notna().to_numpy())[0]
+    cell = page.locator(".tabulator-row").first.locator(".tabulator-cell[tabulator-field='Z_GAL']")
+    assert cell.inner_text() == f"{vac['Z_GAL'].iat[first]:.4f}"
+    cell = page.locator(".tabulator-row").first.locator(".tabulator-cell[tabulator-field='MAG_i']")
+    assert cell.inner_text() == f"{vac['MAG_i'].iat[first]:.2f}"
+
+
+def test_column_chooser_removes_and_adds_a_column(page):
+    page.get_by_text("Columns", exact=True).first.click()            # open the chooser's card
+    item = page.locator(".choices__item[data-value='OUTLIER_SCORE']").first
+    item.wait_for(timeout=10_000)
+    item.locator(".choices__button").click()
+    deadline = time.time() + 20
+    while "OUTLIER_SCORE" in page.locator(".tabulator-col-title").all_inner_texts():
+        assert time.time() < deadline, "the removed column is still in the table"
+        page.wait_for_timeout(200)
+    page.locator(".choices input[type=search]").first.fill("OUTLIER")
+    page.locator(".choices__list--dropdown .choices__item[data-value='OUTLIER_SCORE']").first.click()
+    deadline = time.time() + 20
+    while "OUTLIER_SCORE" not in page.locator(".tabulator-col-title").all_inner_texts():
+        assert time.time() < deadline, "the column chosen again is not back in the table"
+        page.wait_for_timeout(200)
+    page.keyboard.press("Escape")                                   # close the dropdown, then the card
+    page.get_by_text("Columns", exact=True).first.click()
+
+
+def test_expression_filter_keeps_what_it_says_and_explains_a_typo(page, vac):
+    everything = _rows_shown(page)
+    box = page.get_by_placeholder("e.g. Z_GAL > 0.5 and P_QSO < 0.1")
+    box.fill("Z_GAL > 0.5 and P_QSO < 0.1")
+    page.get_by_role("button", name="Apply filter").click()
+    expected = int((vac["CLASS"].notna() & (vac["Z_GAL"] > 0.5) & (vac["P_QSO"] < 0.1)).sum())
+    assert 0 < expected < everything
+    _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == expected)
+    box.fill("Z_GAL > 0.5 and P_QSO <")
+    page.get_by_role("button", name="Apply filter").click()
+    page.wait_for_selector("#expression-error", timeout=20_000)
+    assert "expected a column name, a number or '('" in page.locator("#expression-error").inner_text()
+    _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == everything)   # a typo filters nothing
+    page.screenshot(path=str(ARTIFACTS / "11-expression-error.png"), full_page=True)
+    box.fill("")
+    page.get_by_role("button", name="Apply filter").click()
+    page.wait_for_selector("#expression-error", state="detached", timeout=20_000)
+
+
+def test_find_by_id_opens_that_object_and_says_when_there_is_none(page, vac):
+    classed = np.flatnonzero(vac["CLASS"].notna().to_numpy())
+    row = int(next(r for r in classed[::-1] if r not in HOSTILE_IDS))         # far beyond the first page
+    box = page.get_by_placeholder("catalogue id, then Enter")
+    box.fill(str(vac["JPAS_ID"].iat[row]))
+    box.press("Enter")
+    _expect_object(page, vac, row)
+    box.fill("no-such-object")
+    box.press("Enter")
+    page.wait_for_selector("#search-message", timeout=20_000)
+    assert "no object with JPAS_ID 'no-such-object'" in page.locator("#search-message").inner_text()

@@ -4,16 +4,20 @@ with the sidebar filters and the export of the selection. Not for plots.
 from __future__ import annotations
 
 import tempfile
+from html import escape
 from pathlib import Path
 
 import numpy as np
 import panel as pn
 import param
 
+from ojala_core.vac.columns import vac_units
 from ojala_core.vac.export import EXPORT_FORMATS
 from ojala_core.vac.store import LABEL_PREFIX
 
-__all__ = ["CatalogueView", "table_columns"]
+__all__ = ["CatalogueView", "table_columns", "column_precision"]
+
+_HIDDEN = ("EMBEDDING_ROW",)               # bookkeeping columns never offered in the chooser
 
 
 def table_columns(vocabulary, classes) -> list[str]:
@@ -24,6 +28,25 @@ def table_columns(vocabulary, classes) -> list[str]:
         targets += [name, f"{name}_ERR"] if vocabulary[name].is_redshift else [name]
     return ["JPAS_ID", "CLASS", *[f"P_{c}" for c in classes], "MAG_i", *targets,
             "BPT_Ke01", "WHAN_CLASS", "OUTLIER_SCORE", "QUALITY_FLAG"]
+
+
+def column_precision(name: str, unit: str | None) -> int | None:
+    """Decimals shown for column `name` (None: not a number, shown as is)."""
+    if name.startswith(("P_", "DESI_P_")) or name in ("OUTLIER_SCORE",):
+        return 3
+    if name.endswith(("Z_GAL", "Z_QSO", "Z_GAL_ERR", "Z_QSO_ERR")):
+        return 4
+    if unit in ("mag",) or (unit or "").startswith("dex") or name.startswith(("LOG", "MAG")):
+        return 2
+    if unit == "K":
+        return 0
+    if unit == "Angstrom":
+        return 1
+    return 3
+
+
+def _header(name, units):
+    return f"{name} [{units[name]}]" if name in units else name
 
 
 class CatalogueView(pn.viewable.Viewer):
@@ -38,10 +61,17 @@ class CatalogueView(pn.viewable.Viewer):
         desi = [c for c in (LABEL_PREFIX + "TARGETID", LABEL_PREFIX + "Z_GAL") if c in frame]
         self.columns = [c for c in table_columns(state.model.vocabulary, state.param.classes.objects)
                         if c in frame] + desi
+        self.units = vac_units(frame.columns)
         self.table = pn.widgets.Tabulator(self._value(), pagination="remote", page_size=page_size, disabled=True,
                                           show_index=False, sizing_mode="stretch_width", height=470,
-                                          selectable=False, name="catalogue")
+                                          selectable=False, name="catalogue", **self._look(self.columns))
         self.table.on_click(self._on_click)
+        self.chooser = pn.widgets.MultiChoice(name="Columns", value=list(self.columns), sizing_mode="stretch_width",
+                                              options=[c for c in frame.columns if c not in _HIDDEN])
+        self.chooser.param.watch(self._on_columns, "value")
+        self.search = pn.widgets.TextInput(name="Find JPAS_ID", placeholder="catalogue id, then Enter", width=220)
+        self.search.param.watch(self._on_search, "enter_pressed")
+        self.search_message = pn.pane.HTML("", name="search-message")
         self.count = pn.pane.HTML(self._count_html(), name="table-count")
         self.download = pn.widgets.FileDownload(callback=self._export, filename="ojala-selection.csv",
                                                 label="Export shown rows", button_type="primary", width=220)
@@ -55,6 +85,34 @@ class CatalogueView(pn.viewable.Viewer):
         frame = frame.iloc[rows, [frame.columns.get_loc(c) for c in self.columns]]   # one take, shown columns only
         frame.index = rows
         return frame
+
+    def _look(self, columns) -> dict:
+        """Tabulator titles (name [unit]) and number formatters (fixed decimals, no thousands mark)."""
+        frame = self.state.frame
+        formatters = {}
+        for name in columns:
+            if frame[name].dtype.kind == "f":
+                decimals = column_precision(name, self.units.get(name))
+                formatters[name] = {"type": "money", "precision": decimals, "symbol": "", "thousand": False}
+        return {"titles": {c: _header(c, self.units) for c in columns}, "formatters": formatters}
+
+    def _on_columns(self, event):
+        chosen = [c for c in event.new if c in self.state.frame] or ["JPAS_ID"]
+        if "JPAS_ID" not in chosen:
+            chosen = ["JPAS_ID", *chosen]         # the id stays: a row must say which object it is
+        self.columns = chosen
+        look = self._look(chosen)
+        self.table.param.update(value=self._value(), titles=look["titles"], formatters=look["formatters"])
+
+    def _on_search(self, *_):
+        text = self.search.value_input if self.search.value_input is not None else self.search.value
+        row = self.state.find(text) if text and text.strip() else None
+        if row is None:
+            self.search_message.object = (f"<span id='search-message' style='color:#b00'>no object with JPAS_ID "
+                                          f"{escape(text.strip())!r}</span>" if text and text.strip() else "")
+            return
+        self.search_message.object = ""
+        self.state.current_row = row
 
     def _count_html(self):
         n = int(self.state.mask.sum())
@@ -103,11 +161,31 @@ class CatalogueView(pn.viewable.Viewer):
             pn.widgets.RangeSlider.from_param(s.param.z_range, name="predicted z", step=0.01, width=inner),
             pn.widgets.Select.from_param(s.param.column, name="any column", width=inner),
             column_range,
+            self.expression_box(inner),
             "### Export",
             pn.widgets.RadioButtonGroup.from_param(self.param.export_format, name="format"),
             self.download,
             width=width,
         )
 
+    def expression_box(self, width):
+        """A text box for a filter expression over any column, with its error message under it."""
+        s = self.state
+        box = pn.widgets.TextAreaInput(name="where", value=s.expression,
+                                       placeholder="e.g. Z_GAL > 0.5 and P_QSO < 0.1", width=width, height=60,
+                                       css_classes=["expression"])
+        apply = pn.widgets.Button(name="Apply filter", width=110)
+        apply.on_click(lambda *_: setattr(s, "expression", box.value_input if box.value_input is not None
+                                          else box.value))
+        message = pn.pane.HTML("", width=width)
+
+        def _on_error(*_):
+            message.object = (f"<div id='expression-error' style='color:#b00;font-size:12px'>"
+                              f"{escape(s.expression_error)}</div>" if s.expression_error else "")
+        s.param.watch(_on_error, ["expression_error", "version"])
+        return pn.Column(box, apply, message, width=width)
+
     def __panel__(self):
-        return pn.Column(self.count, self.table, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self.count, self.search, self.search_message), self.table,
+                         pn.Card(self.chooser, title="Columns", collapsed=True, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
