@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import glob
 import json
+import logging
 import os
 from html import escape
 from pathlib import Path
@@ -20,6 +21,7 @@ from ojala_core.io.desi import CoaddIndex  # noqa: E402
 from ojala_core.model.pretrained import Ojala  # noqa: E402
 from ojala_core.vac.store import VacStore  # noqa: E402
 
+from . import url  # noqa: E402
 from .state import ExplorerState  # noqa: E402
 from .views.catalogue import CatalogueView  # noqa: E402
 from .views.diagrams import DIAGRAMS, DiagramView  # noqa: E402
@@ -29,6 +31,8 @@ from .views.validation import ValidationView  # noqa: E402
 from .views.whatif import WhatIfView  # noqa: E402
 
 __all__ = ["load_resources", "build_app", "serve"]
+
+log = logging.getLogger(__name__)
 
 # Layout widths [px]: sidebar, the tab area (two diagrams side by side) and the object view.
 # The tab area and the object view sit in one wrapping flex row: side by side from ~1600 px,
@@ -81,6 +85,13 @@ def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
             if hasattr(view, "active"):
                 view.active = k == event.new
     tabs.param.watch(_show, "active")
+    doc = pn.state.curdoc
+    if pn.state.location is not None and doc is not None and doc.session_context is not None:
+        # A served page keeps its state in the URL: a reload or a shared link restores it.
+        url.keep(state, tabs, pn.state.location)
+        query = {key: values[-1].decode("utf-8", "replace") for key, values in pn.state.session_args.items()}
+        for problem in url.restore(state, tabs, query):
+            log.warning("page link: %s", problem)
     header = pn.Row(pn.pane.HTML(f"<h2 style='margin:4px'>OJALA explorer</h2><small>{len(store):,} objects · "
                                  f"{escape(str(store.path))}</small>"), label, clear, sizing_mode="stretch_width")
     views_and_object = pn.FlexBox(tabs, pn.Column(ObjectView(state), width=OBJECT_WIDTH), flex_wrap="wrap",

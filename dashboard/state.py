@@ -6,14 +6,28 @@ Not for drawing (see `dashboard.views`).
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import param
+from matplotlib.path import Path as PolygonPath
 
 from ojala_core.vac.expression import Expression, ExpressionError
 from ojala_core.vac.store import VacStore
 
-__all__ = ["ExplorerState"]
+__all__ = ["ExplorerState", "region_label", "SUBSET_KIND"]
+
+SUBSET_KIND = "ojala-subset"        # the "kind" of a saved selection (definition + id list)
+
+
+def region_label(region: dict) -> str:
+    """A selection region for people: the diagram, its axes and the bounds, rounded."""
+    if "polygon" in region:
+        return f"{region['diagram']} lasso ({len(region['polygon'])} vertices)"
+    (x0, x1), (y0, y1) = region["x_range"], region["y_range"]
+    return (f"{region['diagram']} box: {region['x']} in [{x0:.3g}, {x1:.3g}], "
+            f"{region['y']} in [{y0:.3g}, {y1:.3g}]")
 
 
 class ExplorerState(param.Parameterized):
@@ -35,7 +49,10 @@ class ExplorerState(param.Parameterized):
     selection_label = param.String("no selection", doc="what the selection is, for people (rounded)")
     selection_region = param.Dict(None, allow_None=True,
                                   doc="the exact region of a box selection: diagram, columns and bounds")
+    hidden_bands = param.List([], doc="tokens hidden in the what-if tab (marked on the J-spectrum)")
     current_row = param.Integer(None, allow_None=True, doc="the open object (VAC row)")
+    open_id = param.String("", doc="JPAS_ID of the open object (kept in the page URL)")
+    region = param.String("", doc="the selection region as JSON (kept in the page URL; '' for none)")
     version = param.Integer(0, doc="bumps when the shown set (filters ∧ selection) changes")
     filter_version = param.Integer(0, doc="bumps when the filters change")
 
@@ -64,6 +81,9 @@ class ExplorerState(param.Parameterized):
         self.param.watch(self._refilter, ["classes", "min_probability", "mag_range", "z_range", "column",
                                           "column_range", "expression"])
         self.param.watch(self._reselect, ["selection"])
+        self.param.watch(self._on_current_row, ["current_row"])
+        self.param.watch(self._on_open_id, ["open_id"])
+        self.param.watch(self._on_region, ["region"])
 
     @property
     def frame(self):
@@ -125,10 +145,102 @@ class ExplorerState(param.Parameterized):
         """Make `rows` the selection (described by `label` in the header; `region` its exact bounds)."""
         self.selection_label, self.selection_region = label, region
         self.selection = np.unique(np.asarray(rows, dtype=np.int64))
+        self._set_region_text(region)
 
     def clear_selection(self, *_):
         self.selection_label, self.selection_region = "no selection", None
         self.selection = None
+        self._set_region_text(None)
+
+    # -- regions: a selection's definition, re-applicable to any VAC with those columns ---------
+    def region_rows(self, region: dict) -> np.ndarray:
+        """VAC rows inside `region`: a box ``{diagram, x, y, x_range, y_range}`` or a lasso
+        ``{diagram, x, y, polygon: [[x, y], ...]}`` in diagram coordinates."""
+        frame = self.frame
+        for key in ("x", "y"):
+            if region.get(key) not in frame:
+                raise ValueError(f"the region's {key} column {region.get(key)!r} is not in this VAC")
+        x, y = frame[region["x"]].to_numpy(float), frame[region["y"]].to_numpy(float)
+        finite = np.isfinite(x) & np.isfinite(y)
+        if "polygon" in region:
+            polygon = np.asarray(region["polygon"], dtype=float)
+            if polygon.ndim != 2 or polygon.shape[1] != 2 or len(polygon) < 3:
+                raise ValueError("a lasso region needs a polygon of at least 3 [x, y] vertices")
+            rows = np.flatnonzero(finite)
+            return rows[PolygonPath(polygon).contains_points(np.column_stack([x[rows], y[rows]]))]
+        (x0, x1), (y0, y1) = (sorted(float(v) for v in region[k]) for k in ("x_range", "y_range"))
+        return np.flatnonzero(finite & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+
+    def select_region(self, region: dict):
+        """Select the objects inside `region` (see `region_rows`)."""
+        self.select(self.region_rows(region), region_label(region), region)
+
+    def select_ids(self, ids, label: str) -> int:
+        """Select the objects whose JPAS_ID is in `ids`; returns how many of the ids were found."""
+        wanted = {str(i).strip() for i in ids if str(i).strip()}
+        rows = np.flatnonzero(self.frame["JPAS_ID"].isin(wanted).to_numpy())
+        self.select(rows, label)
+        return len(rows)
+
+    def subset_document(self) -> dict:
+        """The selection as a file: its definition (the region, when it has one), its label and
+        the JPAS_IDs of the shown objects."""
+        return {"kind": SUBSET_KIND, "label": self.selection_label, "region": self.selection_region,
+                "vac": str(self.store.path), "jpas_ids": self.frame["JPAS_ID"].to_numpy()[self.mask].tolist()}
+
+    def load_subset(self, text: str, name: str = "subset") -> str:
+        """Select from a saved subset (`subset_document` JSON: its region when it has one, else its
+        ids) or from a plain list of JPAS_IDs (one per line, or a CSV with a JPAS_ID column);
+        returns what was done, for people. Raises ValueError naming the problem."""
+        stripped = text.lstrip()
+        if stripped.startswith("{"):
+            try:
+                document = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{name}: not valid JSON ({error.msg} at line {error.lineno})") from None
+            if document.get("kind") != SUBSET_KIND:
+                raise ValueError(f"{name}: not a saved OJALA selection (no \"kind\": \"{SUBSET_KIND}\")")
+            if document.get("region"):
+                self.select_region(document["region"])
+                return f"{name}: region re-applied, {len(self.selection):,} objects"
+            found = self.select_ids(document.get("jpas_ids", []), f"{name} ({len(document.get('jpas_ids', []))} ids)")
+            return f"{name}: {found:,} of {len(document.get('jpas_ids', []))} ids found"
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines and "JPAS_ID" in [c.strip() for c in lines[0].split(",")]:
+            at = [c.strip() for c in lines[0].split(",")].index("JPAS_ID")
+            lines = [line.split(",")[at] for line in lines[1:]]
+        if not lines:
+            raise ValueError(f"{name}: no JPAS_ID in the file")
+        found = self.select_ids(lines, f"{name} ({len(lines)} ids)")
+        return f"{name}: {found:,} of {len(lines)} ids found"
+
+    # -- the page URL: open object and region as text parameters ---------------------------------
+    def _set_region_text(self, region):
+        text = json.dumps(region, separators=(",", ":")) if region else ""
+        if text != self.region:
+            self._region_echo = text
+            self.region = text
+
+    def _on_region(self, event):
+        if event.new == getattr(self, "_region_echo", None):
+            return                             # set by a selection here, not by the URL
+        if not event.new:
+            self.clear_selection()
+            return
+        try:
+            self.select_region(json.loads(event.new))
+        except (ValueError, KeyError, TypeError) as error:
+            self.selection_label = f"region in the link not applied: {error}"
+
+    def _on_current_row(self, event):
+        jpas_id = "" if event.new is None else str(self.frame["JPAS_ID"].iat[event.new])
+        if jpas_id != self.open_id:
+            self.open_id = jpas_id
+
+    def _on_open_id(self, event):
+        row = self.find(event.new) if event.new else None
+        if row != self.current_row and row is not None:
+            self.current_row = row
 
     def find(self, jpas_id: str) -> int | None:
         """The VAC row of catalogue id `jpas_id` (surrounding blanks ignored), or None."""

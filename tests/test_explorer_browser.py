@@ -71,6 +71,37 @@ _JSPECTRUM_POINTS = """() => {
   return null;
 }"""
 
+# The object view's J-spectrum as the browser holds it: its scatter layers (J-PAS, no measurement,
+# hidden), the DESI curve's length, the line labels at both redshifts and the wavelength range.
+_JSPECTRUM_STATE = """() => {
+  for (const v of Bokeh.index.query(v => v.model != null && v.model.type === "Figure")) {
+    const t = v.model.title;
+    if (t == null || !String(t.text).startsWith("J-spectrum") || v.canvas_view.el.getBoundingClientRect().width === 0)
+      continue;
+    const scatter = v.model.renderers.filter(r => r.glyph != null && r.glyph.type === "Scatter")
+                                     .map(r => r.data_source.data);
+    const line = v.model.renderers.find(r => r.glyph != null && r.glyph.type === "Line");
+    const labels = v.model.center.filter(m => m.type === "LabelSet").map(m => Array.from(m.source.data.label));
+    const canvas = v.canvas_view.el.getBoundingClientRect(), f = v.frame.bbox;
+    return {obs: {x: Array.from(scatter[0].x), y: Array.from(scatter[0].y), band: Array.from(scatter[0].band)},
+            missing: Array.from(scatter[1].band), hidden: Array.from(scatter[2].band),
+            desi: line.data_source.data.x.length, labels: labels.flat(),
+            x0: v.model.x_range.start, x1: v.model.x_range.end, y0: v.model.y_range.start, y1: v.model.y_range.end,
+            left: canvas.left + f.left, top: canvas.top + f.top, width: f.width, height: f.height};
+  }
+  return null;
+}"""
+
+
+def _jspectrum(page, accept=lambda s: True, timeout=30.0):
+    deadline = time.time() + timeout
+    while (state := page.evaluate(_JSPECTRUM_STATE)) is None or not accept(state):
+        if time.time() > deadline:
+            page.screenshot(path=str(ARTIFACTS / "failed-jspectrum.png"), full_page=True)
+            raise AssertionError(f"the J-spectrum did not reach the expected state: {state}")
+        page.wait_for_timeout(200)
+    return state
+
 
 @pytest.fixture(scope="module", autouse=True)
 def _chromium():
@@ -207,6 +238,7 @@ def _wait_for(page, selector, attribute, accept, timeout=60.0):
         if value is not None and accept(value):
             return value
         if time.time() > deadline:
+            page.screenshot(path=str(ARTIFACTS / "failed-wait.png"), full_page=True)
             raise AssertionError(f"{selector}[{attribute}] is {value!r} after {timeout} s")
         page.wait_for_timeout(200)
 
@@ -305,6 +337,11 @@ def _open_from_table(page, vac, accept):
     """Click the first row of the table's first page whose VAC row satisfies `accept`; return that row."""
     shown = np.flatnonzero(vac["CLASS"].notna().to_numpy())[:15]
     position = next(i for i, r in enumerate(shown) if accept(vac.iloc[r]))
+    cell = page.locator(".tabulator-row").nth(position).locator(".tabulator-cell[tabulator-field='JPAS_ID']")
+    deadline = time.time() + 30                   # the table shows every object (no selection left over)
+    while cell.inner_text() != vac["JPAS_ID"].iat[shown[position]]:
+        assert time.time() < deadline, f"table row {position} is {cell.inner_text()!r}: a selection is left over"
+        page.wait_for_timeout(200)
     page.locator(".tabulator-row").nth(position).click()
     return int(shown[position])
 
@@ -469,6 +506,8 @@ def test_click_opens_the_jspectrum_and_whatif_changes_halpha(page, vac):
     for band in bands:
         page.get_by_text(band, exact=True).click()
     page.wait_for_selector(f"#whatif-hidden[data-n='{len(bands)}']", timeout=30_000)
+    marked = _jspectrum(page, lambda s: len(s["hidden"]) == len(bands))["hidden"]
+    assert sorted(marked) == sorted(bands)                    # the J-spectrum marks the hidden bands
     tr = page.locator("#whatif-table tr[data-name='HALPHA_6562_EW']")
     before, after = float(tr.get_attribute("data-before")), float(tr.get_attribute("data-after"))
     assert np.isfinite(before) and np.isfinite(after) and before != after
@@ -548,6 +587,11 @@ def test_layout_does_not_overlap(browser, server, vac, width, height):
         page.wait_for_selector("#whatif-table", timeout=60_000)
         _assert_apart(page, {"what-if masks": ".whatif-masks", "object view": ".object-view"})
         page.screenshot(path=str(ARTIFACTS / f"layout-{width}x{height}-whatif.png"), full_page=True)
+        _show_tab(page, "Similar")
+        page.wait_for_selector(".similarity-gallery", timeout=60_000)
+        page.wait_for_timeout(1500)
+        _assert_apart(page, {"similar objects": ".similarity-gallery", "object view": ".object-view"})
+        page.screenshot(path=str(ARTIFACTS / f"layout-{width}x{height}-similar.png"), full_page=True)
         assert page.console_errors == [] and page.external == []
     finally:
         page.context.close()
@@ -613,3 +657,125 @@ def test_find_by_id_opens_that_object_and_says_when_there_is_none(page, vac):
     box.press("Enter")
     page.wait_for_selector("#search-message", timeout=20_000)
     assert "no object with JPAS_ID 'no-such-object'" in page.locator("#search-message").inner_text()
+
+
+def test_viewer_shows_both_redshifts_zooms_and_steps_through_the_shown_set(page, vac):
+    _clear(page)
+    row = _open_from_table(page, vac, lambda v: v["CLASS"] == "GALAXY" and v["DESI_SPECTYPE"] == "GALAXY"
+                           and 0.05 < v["Z_GAL"] < 0.4 and v.name not in HOSTILE_IDS)
+    _expect_object(page, vac, row)
+    z, desi_z = float(vac["Z_GAL"].iat[row]), float(vac["DESI_Z_GAL"].iat[row])
+    text = page.locator("#object-classes").inner_text()
+    assert f"z = {z:.4f}" in text and f"DESI GALAXY, z = {desi_z:.4f}" in text
+    state = _jspectrum(page, lambda s: s["desi"] > 0 and any(t.startswith("DESI ") for t in s["labels"]))
+    assert "Hα" in state["labels"] and "DESI Hα" in state["labels"]        # markers at both redshifts
+    page.get_by_role("button", name="Hα+[NII]").click()
+    state = _jspectrum(page, lambda s: abs(s["x0"] - 6150 * (1 + z)) < 1)
+    assert abs(state["x1"] - 6950 * (1 + z)) < 1
+    page.screenshot(path=str(ARTIFACTS / "12-zoom-halpha.png"), full_page=True)
+    page.get_by_role("button", name="Hβ+[OIII]").click()
+    _jspectrum(page, lambda s: abs(s["x0"] - 4550 * (1 + z)) < 1)
+    page.get_by_role("button", name="full").click()
+    _jspectrum(page, lambda s: s["x0"] < 3800 and s["x1"] > 9100)          # every band again
+    shown = np.flatnonzero(vac["CLASS"].notna().to_numpy())
+    after = int(shown[np.searchsorted(shown, row) + 1])
+    page.get_by_role("button", name="next ▶").click()
+    _expect_object(page, vac, after)
+    page.get_by_role("button", name="◀ previous").click()
+    _expect_object(page, vac, row)
+
+
+def test_desi_smoothing_rebins_the_desi_spectrum(page, vac):
+    _expect_object(page, vac, _open_from_table(page, vac, lambda v: pd.notna(v["DESI_TARGETID"])
+                                               and v.name not in HOSTILE_IDS))
+    before = _jspectrum(page, lambda s: s["desi"] > 0)["desi"]
+    handles = [h for h in page.locator(".noUi-handle").all() if h.is_visible()]
+    handle = next(h for h in handles if float(h.get_attribute("aria-valuenow")) == 8)   # the smoothing [Å]
+    handle.focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    after = _jspectrum(page, lambda s: s["desi"] < 0.8 * before)["desi"]
+    assert after < before
+
+
+def test_jspectrum_band_hover_tells_band_flux_and_model(page, vac):
+    _expect_object(page, vac, _open_from_table(page, vac, lambda v: v["CLASS"] == "GALAXY"
+                                               and v.name not in HOSTILE_IDS))
+    state = _jspectrum(page, lambda s: len(s["obs"]["x"]) >= 40)
+    k = len(state["obs"]["x"]) // 2
+    x = state["left"] + (state["obs"]["x"][k] - state["x0"]) / (state["x1"] - state["x0"]) * state["width"]
+    y = state["top"] + (state["y1"] - state["obs"]["y"][k]) / (state["y1"] - state["y0"]) * state["height"]
+    page.mouse.move(x - 30, y)
+    page.mouse.move(x, y, steps=5)
+    tooltip = page.locator(".bk-Tooltip", has_text=state["obs"]["band"][k]).first
+    tooltip.wait_for(timeout=10_000)
+    text = tooltip.evaluate("""e => { const deep = n => (n.shadowRoot ? deep(n.shadowRoot) : '') +
+        Array.from(n.childNodes).map(c => c.nodeType === 3 ? c.textContent : deep(c)).join(' '); return deep(e); }""")
+    assert "J-PAS" in text and "μJy" in text and "model (band hidden)" in text
+    page.screenshot(path=str(ARTIFACTS / "13-band-hover.png"), full_page=True)
+    page.mouse.move(5, 5)
+
+
+def test_a_saved_selection_loads_back_as_its_region_and_as_an_id_list(page, vac, tmp_path):
+    from playwright.sync_api import expect
+
+    _clear(page)
+    _show_tab(page, "Diagrams")
+    g = _geometry(page, "WHAN")
+    _drag(page, *_to_screen(g, -1.0, 2.5), *_to_screen(g, -0.2, 1.0))
+    _wait_for(page, "#selection", "data-label", lambda v: v.startswith("WHAN box"))
+    n = int(_in_region(vac, _region(page)).sum())
+    _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == n)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Save selection (JSON)").click()
+    saved = tmp_path / "whan-box.json"
+    download.value.save_as(saved)
+    document = json.loads(saved.read_text())
+    assert document["region"]["diagram"] == "WHAN" and len(document["jpas_ids"]) == n
+    _clear(page)
+    page.locator("input[type=file]").first.set_input_files(str(saved))
+    _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == n)
+    expect(page.locator("#subset-message")).to_contain_text("region re-applied", timeout=30_000)
+    assert page.locator("#selection").get_attribute("data-label").startswith("WHAN box")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join([*vac["JPAS_ID"].iloc[[0, 2, 4]], "not-an-id"]) + "\n")
+    page.locator("input[type=file]").first.set_input_files(str(ids))
+    _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == 3)
+    expect(page.locator("#subset-message")).to_contain_text("3 of 4 ids found", timeout=30_000)
+    _clear(page)
+
+
+def test_the_page_url_restores_filters_selection_object_and_tab(browser, server, vac):
+    page = _open_page(browser, server.url, 1600, 1000)
+    try:
+        g = _geometry(page, "BPT")
+        _drag(page, *_to_screen(g, -0.9, 0.9), *_to_screen(g, 0.1, -0.6))
+        _wait_for(page, "#selection", "data-label", lambda v: v.startswith("BPT box"))
+        kept = _in_region(vac, _region(page)) & (vac["MAG_i"] < 21)
+        page.get_by_placeholder("e.g. Z_GAL > 0.5 and P_QSO < 0.1").fill("MAG_i < 21")
+        page.get_by_role("button", name="Apply filter").click()
+        _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == int(kept.sum()))
+        row = int(np.flatnonzero(kept.to_numpy())[-1])
+        search = page.get_by_placeholder("catalogue id, then Enter")
+        search.fill(vac["JPAS_ID"].iat[row])
+        search.press("Enter")
+        _expect_object(page, vac, row)
+        _show_tab(page, "Similar")
+        deadline = time.time() + 20
+        while not all(f"{key}=" in page.url for key in ("region", "where", "object", "tab")):
+            assert time.time() < deadline, f"the URL does not hold the page state: {page.url}"
+            page.wait_for_timeout(200)
+        url = page.url
+    finally:
+        page.context.close()
+    page = _open_page(browser, url, 1600, 1000)                    # a reload, or a link someone sent
+    try:
+        _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == int(kept.sum()))
+        _expect_object(page, vac, row)
+        assert page.locator(".bk-tab.bk-active").first.inner_text() == "Similar"
+        assert page.get_by_placeholder("e.g. Z_GAL > 0.5 and P_QSO < 0.1").input_value() == "MAG_i < 21"
+        assert page.locator("#selection").get_attribute("data-label").startswith("BPT box")
+        page.screenshot(path=str(ARTIFACTS / "14-restored-from-url.png"), full_page=True)
+        assert page.console_errors == [] and page.external == []
+    finally:
+        page.context.close()

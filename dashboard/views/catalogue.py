@@ -3,6 +3,7 @@ with the sidebar filters and the export of the selection. Not for plots.
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from html import escape
 from pathlib import Path
@@ -132,11 +133,44 @@ class CatalogueView(pn.viewable.Viewer):
         self.download.filename = f"ojala-selection{EXPORT_FORMATS[self.export_format]}"
 
     def _export(self):
-        if self._export_dir is None:          # one folder per session, removed with the process
-            self._export_dir = tempfile.TemporaryDirectory(prefix="ojala-export-")
-        path = Path(self._export_dir.name) / self.download.filename
+        path = self._session_dir() / self.download.filename
         self.state.store.export(self.state.shown_rows, path, self.export_format)
         return str(path)
+
+    def _session_dir(self) -> Path:
+        if self._export_dir is None:          # one folder per session, removed with the process
+            self._export_dir = tempfile.TemporaryDirectory(prefix="ojala-export-")
+        return Path(self._export_dir.name)
+
+    def _save_subset(self):
+        path = self._session_dir() / "ojala-selection.json"
+        path.write_text(json.dumps(self.state.subset_document(), indent=1))
+        return str(path)
+
+    def _on_load(self, *_):
+        upload = self._load
+        if upload.value is None:
+            return
+        name = upload.filename or "file"
+        try:
+            text = upload.value.decode("utf-8")
+            done, colour = self.state.load_subset(text, name), "#060"
+        except (UnicodeDecodeError, ValueError) as error:
+            done, colour = str(error), "#b00"
+        self.subset_message.object = (f"<div id='subset-message' style='color:{colour};font-size:12px'>"
+                                      f"{escape(done)}</div>")
+
+    def subset_tools(self, width):
+        """Save the selection (its region and its ids, one JSON file) and load one back, or a list of ids."""
+        save = pn.widgets.FileDownload(callback=self._save_subset, filename="ojala-selection.json",
+                                       label="Save selection (JSON)", width=width)
+        self._load = pn.widgets.FileInput(accept=".json,.txt,.csv", width=width, name="load selection",
+                                          css_classes=["subset-load"])
+        self._load.param.watch(self._on_load, "value")
+        self.subset_message = pn.pane.HTML("", width=width)
+        return pn.Column("### Selection", save, pn.pane.HTML("<small>Load a saved selection (re-applies its "
+                                                            "region) or a list of JPAS_IDs:</small>", width=width),
+                         self._load, self.subset_message, width=width)
 
     def filters(self, width=300):
         """The sidebar (`width` px): class, probability, magnitude, redshift and any-column filters."""
@@ -165,6 +199,7 @@ class CatalogueView(pn.viewable.Viewer):
             "### Export",
             pn.widgets.RadioButtonGroup.from_param(self.param.export_format, name="format"),
             self.download,
+            self.subset_tools(inner),
             width=width,
         )
 
@@ -174,6 +209,7 @@ class CatalogueView(pn.viewable.Viewer):
         box = pn.widgets.TextAreaInput(name="where", value=s.expression,
                                        placeholder="e.g. Z_GAL > 0.5 and P_QSO < 0.1", width=width, height=60,
                                        css_classes=["expression"])
+        s.param.watch(lambda e: setattr(box, "value", e.new), "expression")     # e.g. from the page URL
         apply = pn.widgets.Button(name="Apply filter", width=110)
         apply.on_click(lambda *_: setattr(s, "expression", box.value_input if box.value_input is not None
                                           else box.value))

@@ -11,7 +11,6 @@ import numpy as np
 import panel as pn
 import param
 from holoviews.operation.datashader import datashade, dynspread, rasterize, shade
-from matplotlib.path import Path as PolygonPath
 
 from ojala_core.constants import speagle14_log_sfr
 from ojala_core.diagnostics import BPT_CURVES, WHAN_CUTS, bpt_curve
@@ -174,20 +173,16 @@ class DiagramView(pn.viewable.Viewer):
         if not bounds:
             return
         x0, y0, x1, y1 = (float(b) for b in bounds)
-        x, y = self._xy()
-        inside = self.state.filter_mask & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
         spec = self.spec
-        self.state.select(np.flatnonzero(inside),
-                          f"{spec.name} box: {spec.x} in [{x0:.3g}, {x1:.3g}], {spec.y} in [{y0:.3g}, {y1:.3g}]",
-                          {"diagram": spec.name, "x": spec.x, "y": spec.y, "x_range": [x0, x1], "y_range": [y0, y1]})
+        self.state.select_region({"diagram": spec.name, "x": spec.x, "y": spec.y, "x_range": [x0, x1],
+                                  "y_range": [y0, y1]})
 
     def _on_lasso(self, geometry=None, **_):
         if geometry is None or len(geometry) < 3:
             return
-        x, y = self._xy()
-        candidates = np.flatnonzero(self.state.filter_mask & np.isfinite(x) & np.isfinite(y))
-        inside = PolygonPath(np.asarray(geometry)).contains_points(np.column_stack([x[candidates], y[candidates]]))
-        self.state.select(candidates[inside], f"{self.spec.name} lasso ({len(geometry)} vertices)")
+        spec = self.spec             # the polygon in diagram coordinates: re-applicable to another VAC
+        self.state.select_region({"diagram": spec.name, "x": spec.x, "y": spec.y,
+                                  "polygon": np.asarray(geometry, dtype=float).tolist()})
 
     def _on_tap(self, x=None, y=None, **_):
         if x is None or y is None:

@@ -71,10 +71,10 @@ class SimilarityView(pn.viewable.Viewer, TabView):
         neighbours = s.store.tokens(self.rows)              # one read per partition for all k
         for j, (r, d) in enumerate(zip(self.rows, self.distances)):
             v = s.frame.iloc[r]
-            spectrum = JSpectrum(height=190, width=300, legend=False)
+            spectrum = JSpectrum(height=190, width=255, legend=False)   # 3 across the tab
             spectrum.show(s.model, neighbours.iloc[[j]], title=f"{v['JPAS_ID']} {v['CLASS']} d={d:.3f}")
             figures.append(spectrum.figure)
-        return pn.GridBox(*[pn.pane.Bokeh(f) for f in figures], ncols=3)
+        return pn.GridBox(*[pn.pane.Bokeh(f) for f in figures], ncols=3, css_classes=["similarity-gallery"])
 
     def _select(self, *_):
         if len(self.rows):

@@ -51,6 +51,7 @@ class WhatIfView(pn.viewable.Viewer, TabView):
                                                          list(self.groups[t]) if e.new else []), "value")
         for widget in [*self.boxes.values(), *self.toggles.values()]:
             widget.param.watch(self.refresh, "value")
+            widget.param.watch(lambda *_: setattr(state, "hidden_bands", self.hidden()), "value")
         self.hide_halpha = pn.widgets.Button(name="Hide the filters around Hα", button_type="warning")
         self.hide_halpha.on_click(self._hide_halpha)
         self.reset = pn.widgets.Button(name="Reset mask")

@@ -1,0 +1,113 @@
+"""The explorer's state without a browser: selection regions as definitions (box and lasso in
+diagram coordinates), saved selections loaded back as regions or id lists, the open object by id."""
+import json
+
+import numpy as np
+import pytest
+from matplotlib.path import Path as PolygonPath
+
+from dashboard.state import SUBSET_KIND, ExplorerState
+from ojala_core.vac.store import VacStore
+
+
+@pytest.fixture(scope="module")
+def state(tiny_vac):
+    return ExplorerState(VacStore(tiny_vac), model=None)
+
+
+BOX = {"diagram": "BPT", "x": "LOG_NII_HA", "y": "LOG_OIII_HB", "x_range": [-0.9, 0.1], "y_range": [-0.6, 0.9]}
+LASSO = {"diagram": "WHAN", "x": "LOG_NII_HA", "y": "LOG_HALPHA_EW",
+         "polygon": [[-1.0, 0.5], [0.2, 0.5], [0.2, 2.5], [-0.6, 2.0]]}
+
+
+def test_box_and_lasso_regions_select_exactly_the_objects_inside(state):
+    frame = state.frame
+    x, y = frame["LOG_NII_HA"].to_numpy(float), frame["LOG_OIII_HB"].to_numpy(float)
+    inside = (x >= -0.9) & (x <= 0.1) & (y >= -0.6) & (y <= 0.9)
+    state.select_region(BOX)
+    assert state.selection.tolist() == np.flatnonzero(inside).tolist() and 0 < inside.sum() < len(frame)
+    assert state.selection_label == "BPT box: LOG_NII_HA in [-0.9, 0.1], LOG_OIII_HB in [-0.6, 0.9]"
+    y = frame["LOG_HALPHA_EW"].to_numpy(float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    inside = np.zeros(len(frame), bool)
+    inside[ok] = PolygonPath(np.array(LASSO["polygon"])).contains_points(np.column_stack([x[ok], y[ok]]))
+    state.select_region(LASSO)
+    assert state.selection.tolist() == np.flatnonzero(inside).tolist() and inside.sum() > 0
+    assert json.loads(state.region) == LASSO                       # what the page URL keeps
+    state.clear_selection()
+    assert state.region == "" and state.selection is None
+
+
+def test_a_saved_selection_loads_back_as_its_region_or_its_ids(state):
+    state.select_region(BOX)
+    document = state.subset_document()
+    assert document["kind"] == SUBSET_KIND and document["region"] == BOX
+    assert len(document["jpas_ids"]) == int(state.mask.sum())
+    selected = state.selection.tolist()
+    state.clear_selection()
+    assert "region re-applied" in state.load_subset(json.dumps(document), "saved.json")
+    assert state.selection.tolist() == selected
+    ids_only = {**document, "region": None}
+    state.clear_selection()
+    assert state.load_subset(json.dumps(ids_only), "ids.json") == f"ids.json: {len(document['jpas_ids']):,} of " \
+                                                                     f"{len(document['jpas_ids'])} ids found"
+    ids = state.frame["JPAS_ID"].iloc[[3, 7, 11]].tolist()
+    assert state.load_subset("\n".join([*ids, "not-an-id", ""]), "ids.txt") == "ids.txt: 3 of 4 ids found"
+    assert state.selection.tolist() == [3, 7, 11]
+    csv = "RA,JPAS_ID,DEC\n" + "\n".join(f"1.0,{i},2.0" for i in ids[:2])
+    assert state.load_subset(csv, "ids.csv") == "ids.csv: 2 of 2 ids found"
+    state.clear_selection()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"kind": "ojala-subset", "region": {', "broken.json: not valid JSON"),
+    ('{"jpas_ids": ["1"]}', "broken.json: not a saved OJALA selection"),
+    ('{"kind": "ojala-subset", "region": {"diagram": "BPT", "x": "NOPE", "y": "LOG_OIII_HB", '
+     '"x_range": [0, 1], "y_range": [0, 1]}}', "the region's x column 'NOPE' is not in this VAC"),
+    ('{"kind": "ojala-subset", "region": {"diagram": "BPT", "x": "LOG_NII_HA", "y": "LOG_OIII_HB", '
+     '"polygon": [[0, 0], [1, 1]]}}', "at least 3 [x, y] vertices"),
+    ("\n\n", "broken.json: no JPAS_ID in the file"),
+])
+def test_a_bad_subset_file_gets_one_clear_message(state, text, message):
+    with pytest.raises(ValueError) as error:
+        state.load_subset(text, "broken.json")
+    assert message in str(error.value)
+
+
+def test_the_open_object_follows_its_id_both_ways(state):
+    state.current_row = 5
+    assert state.open_id == state.frame["JPAS_ID"].iat[5]
+    state.open_id = str(state.frame["JPAS_ID"].iat[9])
+    assert state.current_row == 9
+    state.open_id = "no-such-id"                      # an unknown id from a link leaves the object open
+    assert state.current_row == 9
+
+
+def test_the_url_codec_writes_what_changed_and_restores_it_on_a_new_state(tiny_vac):
+    from urllib.parse import parse_qsl
+
+    import panel as pn
+
+    from dashboard import url
+
+    class Location:
+        search = ""
+
+    first, tabs, location = ExplorerState(VacStore(tiny_vac), model=None), pn.Tabs(("a", 1), ("b", 2)), Location()
+    url.keep(first, tabs, location)
+    assert location.search == ""
+    first.classes = [c for c in first.classes if c != "STAR"]
+    first.mag_range = (18.0, 21.5)
+    first.expression = "Z_GAL > 0.1 and P_QSO < 0.5"
+    first.select_region(LASSO)
+    first.current_row = 5
+    tabs.active = 1
+    query = dict(parse_qsl(location.search.lstrip("?")))
+    assert set(query) == {"classes", "mag", "where", "region", "object", "tab"}   # only what changed
+    second, tabs2 = ExplorerState(VacStore(tiny_vac), model=None), pn.Tabs(("a", 1), ("b", 2))
+    problems = url.restore(second, tabs2, {**query, "pmin": "2", "tab": "9"})     # P > 1, a 10th tab
+    assert len(problems) == 2 and problems[0].startswith("pmin='2' not applied: ")
+    assert problems[1] == "tab='9' not applied: there are 2 tabs"
+    assert (second.classes, second.mag_range, second.expression) == (first.classes, (18.0, 21.5), first.expression)
+    assert second.selection.tolist() == first.selection.tolist() and second.current_row == 5
+    assert tabs2.active == 0
