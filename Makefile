@@ -6,12 +6,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test venv clean-data
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -c constraints.txt "torch==2.13.0"
 	$(BIN)/pip install -c constraints.txt -e ".[test]"
+	# The stellar atmosphere grids (PHOENIX-ACES, BT-Settl; Koester DA white dwarfs): data packages
+	# whose own dependencies (astroquery, dustmaps, ...) the sky does not use.
+	$(BIN)/pip install --no-deps "SEDFit==0.6.1" "corv==0.2"
+	# Spectra the sky does not use, for `ojala realism`: the Brown et al. (2014) galaxy atlas
+	# (frankenz) and the Glikman et al. (2006) QSO composite (only in quasar_unred's source archive).
+	$(BIN)/pip install --no-deps "frankenz==0.1.5"
+	$(BIN)/pip download --no-deps --no-binary :all: "quasar_unred==0.18" -d $(VENV)/share/ojala
 	touch $(STAMP)
 
 venv: $(STAMP)

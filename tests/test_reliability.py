@@ -441,7 +441,13 @@ def _(good, d):
 @desi_case("zcat with a duplicate TARGETID")
 def _(good, d):
     t = Table.read(good.zcat, hdu="ZCATALOG")
-    t["TARGETID"][5] = t["TARGETID"][4]
+    # two primary rows of objects J-PAS saw (rows outside its footprint are never read, duplicates or not)
+    truth = pd.read_parquet(good.sky / SKY_FILES["truth"][0], columns=["TARGETID", "IN_JPAS"])
+    seen = set(truth.loc[truth["IN_JPAS"] & (truth["TARGETID"] >= 0), "TARGETID"])
+    first, second = [i for i, (tid, primary) in enumerate(zip(t["TARGETID"], t["ZCAT_PRIMARY"]))
+                     if primary and tid in seen][:2]
+    for column in ("TARGETID", "TARGET_RA", "TARGET_DEC"):
+        t[column][second] = t[column][first]
     t.meta["EXTNAME"] = "ZCATALOG"
     t.write(d / "zall.fits")
     return {"zcat": d / "zall.fits"}, ["zall.fits", "duplicate TARGETID"]

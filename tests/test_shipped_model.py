@@ -23,10 +23,21 @@ def test_shipped_weights_are_small_and_documented(shipped):
     assert shipped.info["train_config"]["preset"] == "small"
 
 
-def test_shipped_model_scores_a_sky_it_never_saw(shipped, tiny_mocks):
-    # The tiny sky has another size and footprint than the default sky it was trained on.
-    scores = evaluate_table(shipped, pd.read_parquet(tiny_mocks[0] / "test_real.parquet"))
-    assert scores["weighted_f1"] > 0.9
+def test_shipped_model_scores_a_sky_it_never_saw(shipped, tiny_mocks, tiny_sky):
+    # The tiny sky has another size and footprint than the default sky it was trained on, and
+    # kinds of objects that sky lacked: faint labelled stars, M dwarfs below 3,500 K, hot stars,
+    # white dwarfs (atmosphere grids instead of a parametric model) and QSOs Legacy calls
+    # extended. The weights predate them (retraining is the model issue): on the kinds the old sky
+    # held they must still do their job; on everything, measured 0.855 on 2026-12-03.
+    test_real = pd.read_parquet(tiny_mocks[0] / "test_real.parquet")
+    scores = evaluate_table(shipped, test_real)
+    assert scores["weighted_f1"] > 0.8
+    truth = pd.read_parquet(tiny_sky / "truth.parquet", columns=["TARGETID", "POPULATION", "TEFF", "MORPHTYPE"])
+    kinds = test_real[["TARGETID"]].merge(truth, on="TARGETID", how="left")
+    old_kinds = np.where(kinds["POPULATION"].isin(["MWS", "FAINT_STAR"]),
+                         (kinds["POPULATION"] == "MWS") & kinds["TEFF"].between(3500.0, 10000.0),
+                         (kinds["POPULATION"] != "QSO") | (kinds["MORPHTYPE"] == "PSF"))
+    assert evaluate_table(shipped, test_real[old_kinds])["weighted_f1"] > 0.9
     assert scores["Z_GAL"]["sigma_nmad"] < 0.08 and scores["Z_GAL"]["outlier_fraction"] < 0.1
     assert scores["TEFF"]["sigma_nmad"] < 300
     assert np.isfinite(scores["HALPHA_6562_EW"]["sigma_nmad"])

@@ -144,12 +144,14 @@ def test_jpas_objects_are_observed_in_50_to_54_narrow_bands(tiny_sky):
     assert imaged.min() >= 50 and imaged.max() == 54 and (imaged < 54).any()
     assert np.array_equal(imaged, np.asarray(j["N_FILTERS_OBS"]))
     phot = read_jpas_catalogue(tiny_sky / SKY_FILES["jpas_catalogue"][0])        # filter table from the file
-    assert np.all(phot["N_NB_OBSERVED"].to_numpy() <= imaged) and phot["N_NB_OBSERVED"].min() >= 48
+    observed = phot["N_NB_OBSERVED"].to_numpy()
+    # Blue bands of faint red stars (r ≈ 23 M dwarfs) may hold no measurement; nearly everything else has ≥ 48.
+    assert np.all(observed <= imaged) and np.percentile(observed, 2) >= 48
 
 
 def test_there_are_labelled_cross_matched_and_unlabelled_jpas_objects(tiny_sky):
     counts = json.loads((tiny_sky / "manifest.json").read_text())["counts"]
-    assert counts["desi_labelled"] == 1500
+    assert counts["desi_labelled"] == 1600
     assert counts["jpas_x_desi"] > 500 and counts["jpas_only"] > 300
     truth = pd.read_parquet(tiny_sky / "truth.parquet")
     faint_only = truth[truth.IN_JPAS & ~truth.IN_DESI]

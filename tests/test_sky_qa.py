@@ -6,8 +6,8 @@ import pytest
 from ojala_core.sky.qa import TRUTH_COLUMNS, bpt_figure, example_spectra_figure, sky_qa
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-QA_FIGURES = ("bpt", "whan", "sfms", "colour_magnitude", "qso_colours", "stars_teff_logg", "jpas_snr",
-              "example_spectra")
+QA_FIGURES = ("bpt", "whan", "sfms", "colour_magnitude", "qso_colours", "stars_teff_logg", "coverage",
+              "jpas_snr", "example_spectra")
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def qa_files(tiny_sky):
     return sky_qa(tiny_sky)
 
 
-def test_sky_qa_writes_the_eight_figures_in_order(qa_files):
+def test_sky_qa_writes_the_nine_figures_in_order(qa_files):
     assert [p.name for p in qa_files] == [f"{name}.png" for name in QA_FIGURES]
 
 
@@ -52,3 +52,18 @@ def test_example_spectra_show_a_spectrum_in_each_of_the_four_panels(tiny_sky, tr
     for ax in axes:
         desi = [line for line in ax.lines if line.get_label().startswith("DESI")]
         assert desi and all(np.isfinite(line.get_ydata()).any() for line in desi)
+
+
+def test_coverage_figure_shows_the_populations_the_sky_spans(tiny_sky):
+    import pandas as pd
+
+    from ojala_core.sky.qa import coverage_figure
+
+    truth = pd.read_parquet(tiny_sky / "truth.parquet", columns=TRUTH_COLUMNS)
+    jpas = pd.DataFrame({"MORPHTYPE": ["PSF", "", "EXP", "REX"]})
+    axes = coverage_figure(truth, jpas).axes
+    titles = [ax.get_title() for ax in axes]
+    low, high = (float(t) for t in titles[1].split(": ")[1].removesuffix(" K").split("–"))
+    assert low < 3000 and high > 30000
+    assert titles[3].endswith("25.0% of J-PAS rows have none")
+    assert {t.get_text().split(" (")[0] for t in axes[0].get_legend().get_texts()} == {"MWS", "FAINT_STAR", "JPAS_STAR"}

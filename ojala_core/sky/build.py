@@ -24,6 +24,7 @@ from .generate import ShardSpec, build_shard
 from .jpas_products import JPAS_MEASUREMENTS, write_jpas_catalogue
 from .jpas_system import JpasFootprint, JpasObservingSystem
 from .populations import PRESETS, SKY_POPULATIONS, SkyPreset
+from .stellar_library import GRID_SOURCES, load_grid
 
 __all__ = ["build_sky", "plan_shards", "SKY_FILES"]
 
@@ -100,6 +101,8 @@ def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -
         log.warning("sky %s: resumed: reused %d of %d shards", preset, len(shards) - len(todo), len(shards))
     t0 = time.time()
     import_bagpipes()
+    for grid in GRID_SOURCES:          # converted and loaded once, shared by the forked workers
+        load_grid(grid)
     args = (config, seed, out_dir, footprint, system)
     with tqdm(total=sum(s.size for s in shards), initial=sum(s.size for s in shards if s not in todo),
               unit="obj", desc=f"sky {preset}") as bar:

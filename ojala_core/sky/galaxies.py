@@ -23,10 +23,11 @@ __all__ = ["GALAXY_SAMPLES", "sample_galaxy_population", "GalaxySpectrumEngine",
 # DESI-like selections (DESI Collaboration 2016; Hahn et al. 2023 for BGS).
 # z_range, z law, magnitude range of the target r, SF/quenched regime.
 GALAXY_SAMPLES = {
-    "BGS": {"z": (0.01, 0.6), "z_law": ("gamma", 0.17), "mag_r": (14.5, 19.5), "regime": "mixed"},
+    # BGS Bright: median z ≈ 0.2 (Hahn et al. 2023); this law gives 12 % at z < 0.1, from z = 0.005.
+    "BGS": {"z": (0.005, 0.6), "z_law": ("gamma", 0.10), "mag_r": (14.5, 19.5), "regime": "mixed"},
     "LRG": {"z": (0.35, 1.1), "z_law": ("normal", 0.75, 0.18), "mag_r": (20.3, 22.6), "regime": "quenched"},
     "ELG": {"z": (0.6, 1.6), "z_law": ("normal", 1.05, 0.25), "mag_r": (21.5, 23.2), "regime": "starburst"},
-    "FAINT": {"z": (0.05, 1.3), "z_law": ("gamma", 0.45), "mag_r": (20.5, 23.2), "regime": "mixed"},
+    "FAINT": {"z": (0.02, 1.3), "z_law": ("gamma", 0.45), "mag_r": (20.5, 23.2), "regime": "mixed"},
 }
 
 # Non-stellar narrow-line emission added on top of star formation: AGN (Seyfert, LINER)

@@ -27,6 +27,7 @@ TARGETID_BASE = 39627000000000000  # DESI-like 64-bit TARGETIDs (beyond 2^53 on 
 NOMINAL_BANDS = JPAS_BANDS + [f for _, f, _ in desi.LEGACY_BANDS]
 DETECTION_SNR = 5.0                 # J-PAS detection in iSDSS (AUTO)
 ASTROMETRIC_SCATTER_ARCSEC = 0.15
+QSO_EXTENDED_HOST_FRACTION = 0.5     # host share of a QSO's r-band light beyond which Legacy sees it extended
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def _make_stars(rng, n, mag_range):
     wave = _nominal_system().wavelength
     flambda = _normalise_to_r(stars.stellar_spectrum(wave, p["TEFF"], p["LOGG"], p["FEH"], p["ALPHAFE"]), mag_r)
     truth = {k: p[k] for k in ("TEFF", "LOGG", "FEH", "ALPHAFE")}
-    truth["STELLAR_POPULATION"] = p["POPULATION"]
+    truth["STELLAR_POPULATION"], truth["STELLAR_STAGE"] = p["POPULATION"], p["STAGE"]
     z = rng.normal(0.0, 40.0, n) / 2.998e5  # radial velocities ~40 km/s
     return z, flambda, truth, np.zeros(n), np.ones(n, bool), np.zeros(n, bool)
 
@@ -117,11 +118,56 @@ def _make_qsos(rng, n, mag_range):
         total = agn_rest.copy()
         total[hosted] += host.spectrum[:, keep]
     flambda = redshift_to_grid(lam, total, z, edges)
+    # Where the host gives most of the r-band light the QSO is extended (Legacy: REX/EXP), of
+    # the host's size; otherwise a point source.
+    r_eff, point = np.zeros(n), np.ones(n, bool)
+    if len(hosted):
+        r_band = NOMINAL_BANDS.index("DECam_r")
+        host_r = _nominal_system().fnu(redshift_to_grid(lam, host.spectrum[:, keep], z[hosted], edges))[:, r_band]
+        host_fraction = host_r / _nominal_system().fnu(flambda[hosted])[:, r_band]
+        extended = host_fraction > QSO_EXTENDED_HOST_FRACTION
+        kpc_per_arcsec = COSMOLOGY.angular_diameter_distance(z[hosted]).value * 1e3 / 206265.0
+        r_eff[hosted[extended]] = (hp["R_EFF_KPC"] / kpc_per_arcsec)[extended]
+        point[hosted[extended]] = False
     log_mbh_virial = qso.virial_log_mbh(p["FWHM_BROAD"], l3000)
     truth = {"LOG_L3000": l3000, "FWHM_MGII": p["FWHM_BROAD"],
              "LOG_MBH": log_mbh_virial + 0.3 * rng.standard_normal(n),
              "LOG_MBH_VIRIAL": log_mbh_virial, "HAS_HOST": np.isin(np.arange(n), hosted)}
-    return z, flambda, truth, np.zeros(n), np.ones(n, bool), np.zeros(n, bool)
+    return z, flambda, truth, r_eff, point, np.zeros(n, bool)
+
+
+def observe_objects(rng, flambda, r_eff, point, quenched, ra, dec, footprint: JpasFootprint,
+                    system: JpasObservingSystem) -> dict:
+    """What the surveys see of objects with spectra `flambda` (n, nominal grid) at (ra, dec):
+    synthetic magnitudes (MAG_SYN_*), Legacy fluxes and MORPHTYPE, and the J-PAS observation by
+    `system` in the tile of each position (TILE_ID, IN_JPAS, ALPHA/DELTA_J2000 with astrometric
+    scatter). Used for the sky and for spectra from outside it (`ojala_core.realism`)."""
+    n = len(flambda)
+    table = {}
+    fnu = _nominal_system().fnu(flambda)
+    mags = ab_magnitude(fnu)
+    for j, band in enumerate(NOMINAL_BANDS):
+        table[f"MAG_SYN_{band}"] = mags[:, j]
+    legacy = desi.legacy_photometry(rng, fnu[:, len(JPAS_BANDS):], point)
+    table.update(legacy)
+    table["MORPHTYPE"] = desi.morphological_type(rng, r_eff, quenched, point, table["MAG_SYN_DECam_r"])
+
+    tile = footprint.tile_of(ra, dec)
+    in_tiles = tile > 0
+    obs = system.observe(rng, flambda[in_tiles], tile[in_tiles], r_eff[in_tiles], point[in_tiles])
+    for key, values in obs.items():
+        values = np.asarray(values)
+        column = np.full(n, np.nan if values.dtype.kind == "f" else 0, dtype=values.dtype)
+        column[in_tiles] = values
+        table[key] = column
+    detected = in_tiles & (table["SNR_AUTO_iSDSS"] >= DETECTION_SNR)
+    table["TILE_ID"] = np.where(in_tiles, 2000 + tile, -1)
+    table["IN_JPAS"] = detected
+    jitter = ASTROMETRIC_SCATTER_ARCSEC / 3600.0
+    table["ALPHA_J2000"] = ra + jitter * rng.standard_normal(n) / np.cos(np.radians(dec))
+    table["DELTA_J2000"] = dec + jitter * rng.standard_normal(n)
+
+    return table
 
 
 def build_shard(spec: ShardSpec, preset: SkyPreset, seed: int, out_dir: Path,
@@ -143,32 +189,9 @@ def build_shard(spec: ShardSpec, preset: SkyPreset, seed: int, out_dir: Path,
     table = {"OBJECT_ID": ids, "POPULATION": np.full(n, pop.name), "SPECTYPE": np.full(n, pop.spectype),
              "RA": ra, "DEC": dec, "Z": z, "R_EFF_ARCSEC": r_eff}
 
-    system_nom = _nominal_system()
-    fnu = system_nom.fnu(flambda)
-    mags = ab_magnitude(fnu)
-    for j, band in enumerate(NOMINAL_BANDS):
-        table[f"MAG_SYN_{band}"] = mags[:, j]
-    i_flambda = system_nom.flambda_mean(flambda)[:, NOMINAL_BANDS.index("iSDSS")]
+    table.update(observe_objects(rng, flambda, r_eff, point, quenched, ra, dec, footprint, system))
+    i_flambda = _nominal_system().flambda_mean(flambda)[:, NOMINAL_BANDS.index("iSDSS")]
     table.update(_truth_columns(pop, truth, z, i_flambda, n))
-
-    legacy = desi.legacy_photometry(rng, fnu[:, len(JPAS_BANDS):], point)
-    table.update(legacy)
-    table["MORPHTYPE"] = desi.morphological_type(rng, r_eff, quenched, point)
-
-    tile = footprint.tile_of(ra, dec)
-    in_tiles = tile > 0
-    obs = system.observe(rng, flambda[in_tiles], tile[in_tiles], r_eff[in_tiles], point[in_tiles])
-    for key, values in obs.items():
-        values = np.asarray(values)
-        column = np.full(n, np.nan if values.dtype.kind == "f" else 0, dtype=values.dtype)
-        column[in_tiles] = values
-        table[key] = column
-    detected = in_tiles & (table["SNR_AUTO_iSDSS"] >= DETECTION_SNR)
-    table["TILE_ID"] = np.where(in_tiles, 2000 + tile, -1)
-    table["IN_JPAS"] = detected
-    jitter = ASTROMETRIC_SCATTER_ARCSEC / 3600.0
-    table["ALPHA_J2000"] = ra + jitter * rng.standard_normal(n) / np.cos(np.radians(dec))
-    table["DELTA_J2000"] = dec + jitter * rng.standard_normal(n)
 
     table["IN_DESI"] = np.full(n, pop.in_desi)
     # Every shard carries int64 TARGETIDs (-1: not in DESI): a column missing from some
@@ -202,7 +225,7 @@ def _truth_columns(pop, truth, z, i_flambda, n):
         out["AGN_HA_FRACTION"] = truth["AGN_HA_FRACTION"]
         out["QUENCHED"] = truth["QUENCHED"]
     elif pop.generator == "star":
-        out.update({k: truth[k] for k in ("TEFF", "LOGG", "FEH", "ALPHAFE", "STELLAR_POPULATION")})
+        out.update({k: truth[k] for k in ("TEFF", "LOGG", "FEH", "ALPHAFE", "STELLAR_POPULATION", "STELLAR_STAGE")})
     else:
         out.update({k: truth[k] for k in ("LOG_L3000", "FWHM_MGII", "LOG_MBH", "LOG_MBH_VIRIAL", "HAS_HOST")})
     return out

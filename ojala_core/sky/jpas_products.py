@@ -21,7 +21,7 @@ from .desi import LEGACY_BANDS
 from .jpas_system import APERTURE_PREFIX, FLAG_BAD_PIXELS, FLAG_NOT_OBSERVED, JPAS_BANDS, TOTAL_PREFIX
 
 __all__ = ["write_jpas_catalogue", "ARCHIVE_FILTERS", "ARCHIVE_UNIT", "MASK_NO_IMAGE", "MASK_BAD_PIXELS",
-           "SEXTRACTOR_DEBLENDED", "DEBLENDED_FRACTION", "JPAS_MEASUREMENTS"]
+           "SEXTRACTOR_DEBLENDED", "DEBLENDED_FRACTION", "LEGACY_UNMATCHED_FRACTION", "JPAS_MEASUREMENTS"]
 
 ARCHIVE_FILTERS = MINIJPAS_FILTERS
 ARCHIVE_UNIT = "1e-19 erg/(s cm2 Angstrom)"
@@ -29,6 +29,7 @@ MASK_NO_IMAGE = 1           # MASK_FLAGS: no image of this filter at the object 
 MASK_BAD_PIXELS = 2         # MASK_FLAGS: masked / bad pixels in the aperture
 SEXTRACTOR_DEBLENDED = 2    # FLAGS: the object was deblended (routine for galaxies; photometry usable)
 DEBLENDED_FRACTION = 0.15   # of extended (non-PSF) objects
+LEGACY_UNMATCHED_FRACTION = 0.05   # rows with no Legacy counterpart: no MORPHTYPE, Legacy magnitudes 99
 # Shard columns the catalogue measures (the truth table leaves them out).
 JPAS_MEASUREMENTS = tuple(f"{p}_{b}{e}" for p in (APERTURE_PREFIX, TOTAL_PREFIX) for b in JPAS_BANDS
                           for e in ("", "_ERR")) + tuple(f"FLAGS_{b}" for b in JPAS_BANDS) + (
@@ -80,8 +81,9 @@ def _pivot(name):
     return load_filter(name).pivot_wavelength if name in FILTER_SOURCES else np.nan
 
 
-def write_jpas_catalogue(path, jp: pd.DataFrame, seed: int) -> None:
-    """Write the J-PAS catalogue rows `jp` (merged shards, IN_JPAS) in the archive layout."""
+def write_jpas_catalogue(path, jp: pd.DataFrame, seed: int, legacy_unmatched=LEGACY_UNMATCHED_FRACTION) -> None:
+    """Write the J-PAS catalogue rows `jp` (merged shards, IN_JPAS) in the archive layout; a
+    fraction `legacy_unmatched` of them lose their Legacy cross-match (MORPHTYPE and magnitudes)."""
     n = len(jp)
     rng = np.random.default_rng([seed, 3])
     mask = np.full((n, len(ARCHIVE_FILTERS)), MASK_NO_IMAGE, np.int16)
@@ -103,8 +105,13 @@ def write_jpas_catalogue(path, jp: pd.DataFrame, seed: int) -> None:
         if prefix == TOTAL_PREFIX:
             columns["MAG_AUTO"], columns["MAG_ERR_AUTO"] = _magnitudes(flux, relerr)
             units["MAG_AUTO"] = units["MAG_ERR_AUTO"] = "mag"
+    # Some objects have no Legacy counterpart (masked bright-star halos, blends, the footprint's
+    # edges): their cross-match columns are empty, as in a real J-PAS × Legacy table.
+    unmatched = rng.random(n) < legacy_unmatched
+    legacy = {name: np.where(unmatched, 99.0, values) for name, values in _legacy_magnitudes(jp).items()}
+    morphtype = np.where(unmatched, "", jp["MORPHTYPE"].astype(str).to_numpy())
     columns.update({"FLAGS": flags, "MASK_FLAGS": mask, "N_FILTERS_OBS": jp["N_FILTERS_OBS"].to_numpy(np.int16),
-                    **_legacy_magnitudes(jp), "MORPHTYPE": jp["MORPHTYPE"].to_numpy()})
+                    **legacy, "MORPHTYPE": morphtype})
     filters = {"FILTER_ID": np.arange(1, len(ARCHIVE_FILTERS) + 1, dtype=np.int16),
                "NAME": np.array(ARCHIVE_FILTERS)}
     write_fits_tables(path, [("JPAS", columns, units), (FILTER_HDU, filters, None)],

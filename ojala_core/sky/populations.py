@@ -45,8 +45,10 @@ SKY_POPULATIONS = {
         SkyPopulation("ELG", "GALAXY", "galaxy", "ELG", True, "dark"),
         SkyPopulation("QSO", "QSO", "qso", "", True, "dark", (17.0, 22.5)),
         SkyPopulation("MWS", "STAR", "star", "", True, "bright", (15.0, 19.5)),
+        # Stars that DESI's dark-time QSO/ELG/LRG selections let in and observed: faint and labelled.
+        SkyPopulation("FAINT_STAR", "STAR", "star", "", True, "dark", (19.5, 23.0)),
         SkyPopulation("JPAS_GALAXY", "GALAXY", "galaxy", "FAINT", False),
-        SkyPopulation("JPAS_STAR", "STAR", "star", "", False, "", (18.0, 22.5)),
+        SkyPopulation("JPAS_STAR", "STAR", "star", "", False, "", (18.0, 23.0)),
         SkyPopulation("JPAS_QSO", "QSO", "qso", "", False, "", (20.0, 23.0)),
     )
 }
@@ -76,11 +78,11 @@ class SkyPreset:
 
 PRESETS = {
     "tiny": SkyPreset(
-        counts={"BGS": 450, "LRG": 200, "ELG": 250, "QSO": 300, "MWS": 300,
+        counts={"BGS": 450, "LRG": 200, "ELG": 250, "QSO": 300, "MWS": 300, "FAINT_STAR": 100,
                 "JPAS_GALAXY": 400, "JPAS_STAR": 60, "JPAS_QSO": 40},
         jpas_tile_columns=10, shard_size=250),
     "default": SkyPreset(
-        counts={"BGS": 32000, "LRG": 15000, "ELG": 19000, "QSO": 14000, "MWS": 20000,
+        counts={"BGS": 32000, "LRG": 15000, "ELG": 19000, "QSO": 14000, "MWS": 20000, "FAINT_STAR": 6000,
                 "JPAS_GALAXY": 54000, "JPAS_STAR": 6000, "JPAS_QSO": 4000},
         jpas_tile_columns=5, shard_size=1000),
 }

@@ -27,13 +27,14 @@ from .jpas_system import APERTURE_PREFIX, JPAS_BANDS
 
 __all__ = ["sky_qa", "MAX_POINTS", "bpt_figure", "whan_figure", "sfms_figure",
            "colour_magnitude_figure", "qso_colours_figure", "stars_teff_logg_figure",
-           "jpas_snr_figure", "example_spectra_figure"]
+           "jpas_snr_figure", "example_spectra_figure", "coverage_figure"]
 
 MAX_POINTS = 50_000  # per scatter plot: more only hides structure and slows the PNG
 
 TRUTH_COLUMNS = ["POPULATION", "SPECTYPE", "RA", "DEC", "Z", "LOGM", "LOGSFR", "HALPHA_6562_EW", "LOG_NII_HA",
                  "LOG_OIII_HB", "BPT_CLASS", "WHAN_CLASS", "AGN_TYPE", "TEFF", "LOGG", "FEH", "MAG_SYN_DECam_g",
-                 "MAG_SYN_DECam_r", "MAG_SYN_WISE_W1", "TARGETID", "JPAS_NUMBER", "FIBER_FRACTION"]
+                 "MAG_SYN_DECam_r", "MAG_SYN_WISE_W1", "TARGETID", "JPAS_NUMBER", "FIBER_FRACTION",
+                 "MAG_SYN_iSDSS", "STELLAR_STAGE", "MORPHTYPE"]
 
 # Eight narrow bands spread from J0378 to J0910, plus the broad iSDSS detection band.
 SNR_BANDS = [jpas_narrow_band_names()[i] for i in np.linspace(0, 53, 8).round().astype(int)] + ["iSDSS"]
@@ -62,7 +63,7 @@ def sky_qa(sky_dir, out=None, max_points: int = MAX_POINTS, seed: int = 0) -> li
     -------
     list of Path
         The PNG files written, in the order bpt, whan, sfms, colour_magnitude,
-        qso_colours, stars_teff_logg, jpas_snr, example_spectra.
+        qso_colours, stars_teff_logg, coverage, jpas_snr, example_spectra.
     """
     sky_dir = Path(sky_dir)
     out = Path(out) if out is not None else sky_dir / "qa"
@@ -80,6 +81,7 @@ def sky_qa(sky_dir, out=None, max_points: int = MAX_POINTS, seed: int = 0) -> li
         "colour_magnitude": lambda: colour_magnitude_figure(truth, **sample),
         "qso_colours": lambda: qso_colours_figure(truth, **sample),
         "stars_teff_logg": lambda: stars_teff_logg_figure(truth[truth["SPECTYPE"] == "STAR"], **sample),
+        "coverage": lambda: coverage_figure(truth, jpas),
         "jpas_snr": lambda: jpas_snr_figure(jpas, **sample),
         "example_spectra": lambda: example_spectra_figure(sky_dir, truth, jpas),
     }
@@ -219,6 +221,43 @@ def stars_teff_logg_figure(stars: pd.DataFrame, max_points: int = MAX_POINTS, se
     ax.invert_yaxis()
     ax.set(xlabel=r"T$_\mathrm{eff}$ [K]", ylabel=r"log g [dex cm s$^{-2}$]",
            title=f"Kiel diagram of the truth stars ({len(ok)})")
+    return fig
+
+
+def coverage_figure(truth: pd.DataFrame, jpas: pd.DataFrame) -> Figure:
+    """What the sky spans: star i magnitudes by population, star Teff by evolutionary stage,
+    galaxy and QSO redshifts (log axis: the low-z end), and Legacy MORPHTYPE by class
+    (including J-PAS rows with none)."""
+    fig = Figure(figsize=(13, 9), layout="constrained")
+    (mag_ax, teff_ax), (z_ax, morph_ax) = fig.subplots(2, 2)
+    stars = truth[truth["SPECTYPE"] == "STAR"]
+    bins = np.arange(13.0, 24.01, 0.5)
+    for name, group in stars.groupby("POPULATION"):
+        mag_ax.hist(group["MAG_SYN_iSDSS"], bins, histtype="step", lw=1.5, label=f"{name} ({len(group)})")
+    mag_ax.set(xlabel="i [AB]", ylabel="stars", title="Stars by i magnitude (DESI-labelled: MWS, FAINT_STAR)")
+    mag_ax.legend(fontsize=8)
+    teff_bins = np.geomspace(2500.0, 45000.0, 40)
+    for stage, group in stars.groupby("STELLAR_STAGE"):
+        teff_ax.hist(group["TEFF"], teff_bins, histtype="step", lw=1.5, label=f"{stage} ({len(group)})")
+    teff_ax.set(xscale="log", yscale="log", xlabel=r"T$_\mathrm{eff}$ [K]", ylabel="stars",
+                title=f"Stars by Teff: {stars['TEFF'].min():.0f}–{stars['TEFF'].max():.0f} K")
+    teff_ax.legend(fontsize=8)
+    z_bins = np.geomspace(0.003, 5.0, 50)
+    for kind in ("GALAXY", "QSO"):
+        z = truth.loc[truth["SPECTYPE"] == kind, "Z"]
+        z_ax.hist(z, z_bins, histtype="step", lw=1.5, color=SPECTYPE_COLOURS[kind],
+                  label=f"{kind}: {np.mean(z < 0.1):.1%} at z < 0.1, {np.mean(z < 1.0):.1%} at z < 1")
+    z_ax.set(xscale="log", xlabel="z", ylabel="objects", title="Redshifts (log axis)")
+    z_ax.legend(fontsize=8)
+    types = ["PSF", "REX", "EXP", "DEV", "SER", "none"]
+    for offset, kind in enumerate(SPECTYPE_COLOURS):
+        counts = truth.loc[truth["SPECTYPE"] == kind, "MORPHTYPE"].value_counts(normalize=True)
+        morph_ax.bar(np.arange(len(types)) + 0.25 * (offset - 1), [counts.get(t, 0.0) for t in types], 0.25,
+                     color=SPECTYPE_COLOURS[kind], label=kind)
+    missing = np.mean(jpas["MORPHTYPE"].astype(str).str.strip() == "") if len(jpas) else np.nan
+    morph_ax.set(xticks=range(len(types)), xticklabels=types, ylabel="fraction of the class",
+                 title=f"Legacy MORPHTYPE by true class; {missing:.1%} of J-PAS rows have none")
+    morph_ax.legend(fontsize=8)
     return fig
 
 
