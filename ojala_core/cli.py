@@ -14,6 +14,7 @@ import sys
 import time
 from importlib import import_module
 from importlib.metadata import entry_points
+from pathlib import Path
 
 __all__ = ["main", "build_parser", "COMMAND_GROUP"]
 
@@ -117,6 +118,14 @@ def _cmd_index(args):
           "(every later 'ojala vac' with this model measures OUTLIER_SCORE and places UMAP_X/UMAP_Y against it)")
 
 
+def _cmd_realism(args):
+    from .realism import run_realism
+
+    table = run_realism(args.model, args.out, n_per_set=args.n, seed=args.seed)
+    print((Path(args.out) / "realism.md").read_text())
+    print(f"{len(table)} score rows; realism.json, realism.md and realism.png in {args.out}")
+
+
 def _add_jpas_layout_arguments(p):
     from .io.jpas import DEFAULT_FLAGS_THRESHOLD
 
@@ -218,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="sample and UMAP seed")
     p.add_argument("--batch-size", type=int, default=256)
     p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("realism", help="the model on photometry of external spectra the sky does not use "
+                                       "(galaxy atlas, QSO composite, another stellar library), through ojala vac")
+    p.add_argument("--model", required=True, help="model folder (e.g. models/ojala-small)")
+    p.add_argument("--out", required=True, help="folder for the catalogue, its VAC and the scores")
+    p.add_argument("--n", type=int, default=400, help="objects per set (galaxies, QSOs, stars)")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=_cmd_realism)
 
     from .validation import cli as validate
 

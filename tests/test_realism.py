@@ -1,0 +1,51 @@
+"""The realism check (issue 14): external spectra through the J-PAS catalogue → `ojala vac` path,
+scored by set, MORPHTYPE and magnitude."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from ojala_core.io.jpas import read_jpas_catalogue
+from ojala_core.realism import SETS, external_catalogue, run_realism, score_realism
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory):
+    out = tmp_path_factory.mktemp("realism")
+    return out, external_catalogue(out, n_per_set=30, seed=3)
+
+
+def test_the_external_catalogue_reads_as_a_jpas_archive_file_with_its_truth(external):
+    out, path = external
+    photometry = read_jpas_catalogue(path)
+    truth = pd.read_parquet(out / "external-truth.parquet")
+    assert set(truth["SET"]) == set(SETS) and len(photometry) == len(truth) > 80
+    assert set(photometry["JPAS_ID"] if "JPAS_ID" in photometry else photometry.index.astype(str)) \
+        == set(truth["JPAS_ID"])
+    assert 0.3 < truth["HAS_MORPHTYPE"].mean() < 0.7
+    assert (truth.loc[~truth["HAS_MORPHTYPE"], "GIVEN_MORPHTYPE"] == "").all()
+    # the drawn i magnitudes are what the survey model measures, within its noise
+    assert np.nanmedian(np.abs(truth["MAG_SYN_iSDSS"] - truth["MAG_I_TRUE"])) < 0.01
+
+
+def test_scores_are_computed_from_the_predictions(external):
+    out, _ = external
+    truth = pd.read_parquet(out / "external-truth.parquet")
+    perfect = pd.DataFrame({"JPAS_ID": truth["JPAS_ID"], "CLASS": truth["SET"], "Z_GAL": truth["TRUE_Z"],
+                            "Z_QSO": truth["TRUE_Z"], "TEFF": truth["TRUE_TEFF"]})
+    table = score_realism(perfect, truth)
+    assert (table["correct_class"] == 1.0).all() and table["n"].sum() == len(truth)
+    assert np.nanmax(table["z_sigma_nmad"]) == 0.0 and np.nanmax(table["teff_sigma_nmad"]) == 0.0
+    wrong = perfect.assign(CLASS="STAR", Z_GAL=perfect["Z_GAL"] + 0.3)
+    table = score_realism(wrong, truth)
+    galaxies = table[table["set"] == "GALAXY"]
+    assert (galaxies["correct_class"] == 0.0).all() and (galaxies["z_outliers"] > 0.5).all()
+
+
+@pytest.mark.slow
+def test_run_realism_goes_through_ojala_vac_and_writes_its_report(tmp_path):
+    from pathlib import Path
+    model = Path(__file__).resolve().parent.parent / "models" / "ojala-small"
+    table = run_realism(model, tmp_path, n_per_set=15, seed=5)
+    assert {"realism.json", "realism.md", "realism.png"} <= {p.name for p in tmp_path.iterdir()}
+    assert set(table["set"]) == set(SETS) and table["n"].sum() > 35
+    assert "| GALAXY | absent |" in (tmp_path / "realism.md").read_text()
