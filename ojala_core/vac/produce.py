@@ -112,7 +112,8 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
         results = _stream_file(files[0], chunk_rows, job)
     else:
         results = _run_partitions_dask(files, scheduler or "local", job, start=lambda: _start_or_resume(out_dir, run))
-    summary = {"rows": 0, "predicted": 0, **{name.lower(): 0 for name in QUALITY_FLAGS}, "masked_band_values": 0}
+    summary = {"rows": 0, "predicted": 0, **{name.lower(): 0 for name in QUALITY_FLAGS}, "masked_band_values": 0,
+               **{key: 0 for key in INPUT_KINDS}}
     for result in results:
         for key in summary:
             summary[key] += result["summary"][key]
@@ -130,6 +131,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
                 "targets": vac_targets(_load_model(str(model_dir))),
                 "embedding_dim": int(np.load(out_dir / "embeddings" / "part-00000.npy", mmap_mode="r").shape[1]),
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
+                "sparse_inputs": _missing_inputs(summary, catalogue),
                 "scheduler": scheduler, "fits": bool(fits), "reused_partitions": reused,
                 **final,
                 "seconds": round(time.time() - t0, 1)}
@@ -243,9 +245,40 @@ def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
     observed = tokens[[f"{c}_ERR" for c in nb]].notna().to_numpy()
     summary = {"rows": len(raw), "predicted": int(predicted),
                "masked_band_values": int((observed & tokens[nb].isna().to_numpy()).sum()),
+               **_input_counts(tokens),
                **{name.lower(): int(((flags & bit) > 0).sum()) for name, bit in QUALITY_FLAGS.items()}}
     return {"path": str(part.relative_to(out_dir)), "rows": len(raw), "first_row": first_row, "source": source,
             "band_units": phot.attrs["band_units"], "summary": summary, "reused": bool(reused)}
+
+
+# Inputs a catalogue may lack entirely (a J-PAS table without its Legacy cross-match, say): their
+# absence changes what the model can tell apart, so the VAC says so.
+INPUT_KINDS = {"with_morphtype": "MORPHTYPE", "with_broad_bands": "Legacy/WISE magnitudes (MAG_G…MAG_W2)",
+               "with_isdss": "the iSDSS magnitude"}
+
+
+def _input_counts(tokens) -> dict:
+    """Rows of a partition that have MORPHTYPE, any Legacy/WISE magnitude, and iSDSS."""
+    legacy = [t for t in DEFAULT_VOCABULARY.legacy_magnitudes.values() if t in tokens]
+    isdss = [t for t in DEFAULT_VOCABULARY.broad_band_magnitudes if t not in legacy and t in tokens]
+
+    def rows_with(columns):
+        return int(tokens[columns].notna().any(axis=1).sum()) if columns else 0
+    return {"with_morphtype": rows_with([c for c in ("MORPHTYPE",) if c in tokens]),
+            "with_broad_bands": rows_with(legacy), "with_isdss": rows_with(isdss)}
+
+
+def _missing_inputs(summary, catalogue) -> dict:
+    """Input kinds that fewer than half the rows have (fraction of rows with each); warns once per kind."""
+    missing = {}
+    for key, what in INPUT_KINDS.items():
+        fraction = summary[key] / max(summary["rows"], 1)
+        if fraction < 0.5:
+            missing[key.removeprefix("with_")] = round(fraction, 4)
+            log.warning("%s: %s in %.0f%% of the rows: the model classifies and measures those objects from the "
+                        "other photometry only, less reliably (e.g. galaxies called STAR or QSO without MORPHTYPE; "
+                        "see 'ojala realism')", catalogue, what, 100 * fraction)
+    return missing
 
 
 def _jsonable(value):
