@@ -17,8 +17,6 @@ MORPHTYPE, the J-PAS "real" system of seed 42) and written as a J-PAS archive ca
 """
 from __future__ import annotations
 
-import bz2
-import importlib.util
 import shutil
 import sys
 import tarfile
@@ -33,7 +31,7 @@ from .sky import qso as qso_model
 from .sky.generate import NOMINAL_BANDS, _nominal_system, observe_objects
 from .sky.jpas_products import write_jpas_catalogue
 from .sky.jpas_system import JpasFootprint, JpasObservingSystem
-from .sky.stellar_library import _GridUnpickler
+from .sky.stellar_library import package_folder, read_sedfit
 
 __all__ = ["external_catalogue", "score_realism", "QSO_TEMPLATE_ARCHIVE", "SETS"]
 
@@ -44,16 +42,9 @@ MAG_BINS = (15.0, 19.0, 20.0, 21.0, 22.5)
 SYSTEM_SEED = 42                                          # the default sky's real J-PAS system
 
 
-def _package_folder(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"the realism check needs the {package} package; `make venv` installs it")
-    return Path(spec.submodule_search_locations[0])
-
-
 def brown_galaxies():
     """(rest wavelength [Å], f_λ (129, n) on it, kind per galaxy: PGAL / SGAL / SB)."""
-    folder = _package_folder("frankenz") / "seds"
+    folder = package_folder("frankenz") / "seds"
     rows = [line.split() for line in (folder / "BROWN.list").read_text().splitlines() if line.strip()]
     grid = np.geomspace(900.0, 60000.0, 4000)
     spectra = []
@@ -76,12 +67,9 @@ def glikman_qso():
 
 def coelho_stars():
     """(wavelength [Å], f_λ (n, m), parameters table with teff/logg/feh/alpha) of the Coelho grid."""
-    with bz2.open(_package_folder("SEDFit") / "sed_coelho.p") as handle:
-        log_lambda_flambda, table, wavelength = _GridUnpickler(handle).load()
-    wavelength = np.asarray(getattr(wavelength, "value", wavelength), float)
-    flambda = 10.0 ** (np.asarray(log_lambda_flambda) - np.log10(wavelength))
-    params = pd.DataFrame({k: np.asarray(table[k], float) for k in ("teff", "logg", "feh", "alpha")})
-    return wavelength, flambda, params
+    grid = read_sedfit(package_folder("SEDFit") / "sed_coelho.p")
+    params = pd.DataFrame({k: grid[k] for k in ("teff", "logg", "feh", "alpha")})
+    return grid["wavelength"], 10.0 ** grid["log_flambda"].astype(float), params
 
 
 def _scale_to_i(flambda, mag_i):

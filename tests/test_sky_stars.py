@@ -17,9 +17,9 @@ from ojala_core.sky.stars import (
 from ojala_core.sky.stellar_library import (
     PHOENIX_TEFF_MAX,
     _package_path,
-    _read_sedfit,
     library_spectrum,
     load_grid,
+    read_sedfit,
 )
 
 WAVELENGTH = np.geomspace(1200.0, 50000.0, 3000)  # [Å]
@@ -47,7 +47,7 @@ def test_a_grid_node_comes_back_exactly_normalised_at_5500():
 
 
 def test_the_cache_holds_what_the_package_file_holds():
-    raw = _read_sedfit(_package_path("SEDFit", "sed_btsettl.p"))
+    raw = read_sedfit(_package_path("SEDFit", "sed_btsettl.p"))
     grid = load_grid("btsettl")
     np.testing.assert_array_equal(grid.teff, raw["teff"])
     np.testing.assert_array_equal(grid.log_flambda, raw["log_flambda"])

