@@ -27,11 +27,9 @@ def test_shipped_model_scores_a_sky_it_never_saw(shipped, tiny_mocks, tiny_sky):
     # The tiny sky has another size and footprint than the default sky it was trained on, and
     # kinds of objects that sky lacked: faint labelled stars, M dwarfs below 3,500 K, hot stars,
     # white dwarfs (atmosphere grids instead of a parametric model) and QSOs Legacy calls
-    # extended. The weights predate them (retraining is the model issue): on the kinds the old sky
-    # held they must still do their job; on everything, measured 0.855 on 2026-12-03.
+    # extended. On the kinds the old sky held the weights must still do their job.
     test_real = pd.read_parquet(tiny_mocks[0] / "test_real.parquet")
     scores = evaluate_table(shipped, test_real)
-    assert scores["weighted_f1"] > 0.8
     truth = pd.read_parquet(tiny_sky / "truth.parquet", columns=["TARGETID", "POPULATION", "TEFF", "MORPHTYPE"])
     kinds = test_real[["TARGETID"]].merge(truth, on="TARGETID", how="left")
     old_kinds = np.where(kinds["POPULATION"].isin(["MWS", "FAINT_STAR"]),
@@ -41,3 +39,10 @@ def test_shipped_model_scores_a_sky_it_never_saw(shipped, tiny_mocks, tiny_sky):
     assert scores["Z_GAL"]["sigma_nmad"] < 0.08 and scores["Z_GAL"]["outlier_fraction"] < 0.1
     assert scores["TEFF"]["sigma_nmad"] < 300
     assert np.isfinite(scores["HALPHA_6562_EW"]["sigma_nmad"])
+
+
+@pytest.mark.xfail(strict=True, reason="the shipped weights predate the sky's new kinds of objects (F1 0.855 "
+                                       "measured 2026-12-03); retraining them on the new sky is the model issue")
+def test_shipped_model_classifies_every_kind_of_the_new_sky(shipped, tiny_mocks):
+    scores = evaluate_table(shipped, pd.read_parquet(tiny_mocks[0] / "test_real.parquet"))
+    assert scores["weighted_f1"] > 0.9
