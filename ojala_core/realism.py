@@ -14,6 +14,11 @@ magnitude, observed by the sky's own survey model (`sky.generate.observe_objects
 MORPHTYPE, the J-PAS "real" system of seed 42) and written as a J-PAS archive catalogue;
 `ojala vac` then runs on that file exactly as on a user's. Half of the rows lose MORPHTYPE
 (as a catalogue without a Legacy match), so each score is given with and without it.
+
+A control set of the sky's own objects (its BGS and faint galaxies, QSOs and stars, drawn by the
+sky's generators at their own magnitudes) goes through the same path in the same file
+(SOURCE = "sky"): where the control scores well and the external spectra do not, the gap is
+the sky's, not the path's.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import pandas as pd
 from .metrics import outlier_fraction, sigma_nmad
 from .photometry import redshift_to_grid
 from .sky import qso as qso_model
+from .sky import generate
 from .sky.generate import NOMINAL_BANDS, _nominal_system, observe_objects
 from .sky.jpas_products import write_jpas_catalogue
 from .sky.jpas_system import JpasFootprint, JpasObservingSystem
@@ -36,9 +42,10 @@ from .sky.stellar_library import package_folder, read_sedfit
 __all__ = ["external_catalogue", "score_realism", "QSO_TEMPLATE_ARCHIVE", "SETS"]
 
 SETS = ("GALAXY", "QSO", "STAR")
+SOURCES_ORDER = ("external", "sky")
 QSO_TEMPLATE_ARCHIVE = "quasar_unred-0.18.tar.gz"        # put in .venv/share/ojala by `make venv`
 I_RANGE = {"GALAXY": (17.0, 22.0), "QSO": (18.0, 22.0), "STAR": (15.0, 22.5)}
-MAG_BINS = (15.0, 19.0, 20.0, 21.0, 22.5)
+MAG_BINS = (12.0, 19.0, 20.0, 21.0, 22.5, 25.0)      # the last bin holds only the control's faint objects
 SYSTEM_SEED = 42                                          # the default sky's real J-PAS system
 
 
@@ -109,8 +116,33 @@ def _objects(rng, n_per_set):
         mag_i = rng.uniform(*I_RANGE[name], n_per_set)
         fluxes.append(_scale_to_i(flux, mag_i))
         frames.append(pd.DataFrame({**{k: np.broadcast_to(v, n_per_set) for k, v in columns.items()},
-                                    "MAG_I_TRUE": mag_i}))
+                                    "MAG_I_TRUE": mag_i, "SOURCE": "external"}))
     return pd.concat(frames, ignore_index=True), np.concatenate(fluxes)
+
+
+def _sky_objects(rng, n_per_set):
+    """The control: the sky's own generators (BGS + faint galaxies, QSOs, J-PAS-depth stars) at
+    their own magnitudes, in the frame layout of `_objects`."""
+    half = n_per_set // 2
+    parts = []
+    for sample, n in (("BGS", half), ("FAINT", n_per_set - half)):
+        z, flambda, truth, r_eff, point, quenched = generate._make_galaxies(rng, n, sample)
+        parts.append(({"SET": "GALAXY", "TEMPLATE": [f"sky {sample} {f}" for f in truth["SFH_FAMILY"]],
+                       "TRUE_Z": z, "R_EFF_ARCSEC": r_eff, "POINT": point, "QUENCHED": quenched}, flambda))
+    z, flambda, truth, r_eff, point, quenched = generate._make_qsos(rng, n_per_set, (17.0, 22.5))
+    parts.append(({"SET": "QSO", "TEMPLATE": "sky QSO", "TRUE_Z": z, "R_EFF_ARCSEC": r_eff, "POINT": point,
+                   "QUENCHED": quenched}, flambda))
+    z, flambda, truth, r_eff, point, quenched = generate._make_stars(rng, n_per_set, (15.0, 23.0))
+    parts.append(({"SET": "STAR", "TEMPLATE": [f"sky {s}" for s in truth["STELLAR_STAGE"]], "TRUE_Z": 0.0,
+                   "R_EFF_ARCSEC": r_eff, "POINT": point, "QUENCHED": quenched,
+                   **{f"TRUE_{k}": truth[k] for k in ("TEFF", "LOGG", "FEH")}}, flambda))
+    frames = []
+    for columns, flux in parts:
+        n = len(flux)
+        mag_i = _nominal_system().ab_magnitudes(flux)[:, NOMINAL_BANDS.index("iSDSS")]
+        frames.append(pd.DataFrame({**{k: np.broadcast_to(v, n) if np.ndim(v) == 0 else v for k, v in columns.items()},
+                                    "MAG_I_TRUE": mag_i, "SOURCE": "sky"}))
+    return pd.concat(frames, ignore_index=True), np.concatenate([flux for _, flux in parts])
 
 
 def external_catalogue(out_dir, n_per_set=400, seed=7) -> Path:
@@ -119,7 +151,10 @@ def external_catalogue(out_dir, n_per_set=400, seed=7) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    truth, flambda = _objects(rng, n_per_set)
+    external, external_flux = _objects(rng, n_per_set)
+    control, control_flux = _sky_objects(rng, n_per_set)
+    truth = pd.concat([external, control], ignore_index=True)
+    flambda = np.concatenate([external_flux, control_flux])
     footprint = JpasFootprint(tile_columns=5)
     system = JpasObservingSystem.draw(SYSTEM_SEED, footprint)
     n = len(truth)
@@ -137,19 +172,24 @@ def external_catalogue(out_dir, n_per_set=400, seed=7) -> Path:
     jp["JPAS_ID"] = [f"{t}-{i + 1}" for t, i in zip(jp["TILE_ID"], jp["OBJECT_ID"])]
     jp["GIVEN_MORPHTYPE"] = jp["MORPHTYPE"]
     keep = [c for c in jp.columns if c.startswith("TRUE_") or c in {
-        "JPAS_ID", "SET", "TEMPLATE", "MAG_I_TRUE", "HAS_MORPHTYPE", "GIVEN_MORPHTYPE", "EBV", "MAG_SYN_iSDSS"}]
+        "JPAS_ID", "SOURCE", "SET", "TEMPLATE", "MAG_I_TRUE", "HAS_MORPHTYPE", "GIVEN_MORPHTYPE", "EBV", "MAG_SYN_iSDSS"}]
     jp[keep].to_parquet(out_dir / "external-truth.parquet")
     return path
 
 
 def score_realism(vac_frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """One row per (set, MORPHTYPE given or not, i bin): n, fraction classified right, and the
-    set's parameter scores (z σ_NMAD and η for galaxies and QSOs, Teff σ_NMAD [K] for stars)."""
+    """One row per (source, set, MORPHTYPE given or not, i bin): n, fraction classified right, and
+    the set's parameter scores (z σ_NMAD and η for galaxies and QSOs, Teff σ_NMAD [K] for stars).
+    Source is "external" (spectra the sky does not use) or "sky" (the control)."""
     merged = truth.merge(vac_frame, on="JPAS_ID", how="inner")
+    if "SOURCE" not in merged:
+        merged["SOURCE"] = "external"
     rows = []
     bins = pd.cut(merged["MAG_I_TRUE"], MAG_BINS)
-    for (name, has_morph, interval), group in merged.groupby(["SET", "HAS_MORPHTYPE", bins], observed=True):
-        row = {"set": name, "morphtype": bool(has_morph), "i_bin": f"{interval.left:g}–{interval.right:g}",
+    keys = ["SOURCE", "SET", "HAS_MORPHTYPE", bins]
+    for (source, name, has_morph, interval), group in merged.groupby(keys, observed=True):
+        row = {"source": source, "set": name, "morphtype": bool(has_morph),
+               "i_bin": f"{interval.left:g}–{interval.right:g}",
                "n": len(group), "correct_class": float(np.mean(group["CLASS"] == name))}
         if name in ("GALAXY", "QSO"):
             predicted = group["Z_GAL" if name == "GALAXY" else "Z_QSO"].to_numpy(float)
@@ -188,20 +228,21 @@ def run_realism(model_dir, out_dir, n_per_set=400, seed=7) -> pd.DataFrame:
 
 SOURCES = {"GALAXY": "Brown et al. 2014 atlas (129 observed galaxies; frankenz 0.1.5), z 0.005-1",
            "QSO": "Glikman et al. 2006 composite (quasar_unred 0.18), SMC E(B-V) ~ Exp(0.03), z 0.3-3.5",
-           "STAR": "Coelho 2014 model atmospheres (SEDFit 0.6.1), 3,000-26,000 K"}
+           "STAR": "Coelho 2014 model atmospheres (SEDFit 0.6.1), 3,000-26,000 K",
+           "sky": "control: the sky's own generators (BGS + FAINT galaxies, QSOs, stars to r 23) at their own magnitudes"}
 
 
 def _markdown(table: pd.DataFrame, model_dir) -> str:
     lines = [f"# Realism check of {model_dir}", "",
              "Photometry of spectra the sky does not use, through `ojala vac` (see `ojala_core/realism.py`).", ""]
     lines += [f"- {name}: {text}" for name, text in SOURCES.items()]
-    lines += ["", "| set | MORPHTYPE | i | n | class right | z σ_NMAD | z η | Teff σ_NMAD [K] |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| source | set | MORPHTYPE | i | n | class right | z σ_NMAD | z η | Teff σ_NMAD [K] |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         def cell(name, fmt):
             value = getattr(r, name, np.nan)
             return "—" if not np.isfinite(value) else format(value, fmt)
-        lines.append(f"| {r.set} | {'given' if r.morphtype else 'absent'} | {r.i_bin} | {r.n} | "
+        lines.append(f"| {r.source} | {r.set} | {'given' if r.morphtype else 'absent'} | {r.i_bin} | {r.n} | "
                      f"{r.correct_class:.2f} | {cell('z_sigma_nmad', '.3f')} | {cell('z_outliers', '.2f')} | "
                      f"{cell('teff_sigma_nmad', '.0f')} |")
     return "\n".join(lines) + "\n"
@@ -212,12 +253,16 @@ def _plot(table: pd.DataFrame, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    labels = [f"{lo:g}–{hi:g}" for lo, hi in zip(MAG_BINS[:-1], MAG_BINS[1:])]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, name in zip(axes, SETS):
-        for given, style in ((True, "-o"), (False, "--s")):
-            rows = table[(table["set"] == name) & (table["morphtype"] == given)]
-            ax.plot(rows["i_bin"], rows["correct_class"], style, label=f"MORPHTYPE {'given' if given else 'absent'}")
+        for source, colour in zip(SOURCES_ORDER, ("tab:red", "tab:gray")):
+            for given, style in ((True, "-o"), (False, "--s")):
+                rows = table[(table["source"] == source) & (table["set"] == name) & (table["morphtype"] == given)]
+                ax.plot([labels.index(b) for b in rows["i_bin"]], rows["correct_class"], style, color=colour,
+                        label=f"{source}, MORPHTYPE {'given' if given else 'absent'}")
         ax.set_title(f"{name}: {SOURCES[name].split('(')[0].strip()}", fontsize=9)
+        ax.set_xticks(range(len(labels)), labels)
         ax.set_xlabel("true i [AB]")
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)

@@ -18,7 +18,10 @@ def test_the_external_catalogue_reads_as_a_jpas_archive_file_with_its_truth(exte
     out, path = external
     photometry = read_jpas_catalogue(path)
     truth = pd.read_parquet(out / "external-truth.parquet")
-    assert set(truth["SET"]) == set(SETS) and len(photometry) == len(truth) > 80
+    assert set(truth["SET"]) == set(SETS) and len(photometry) == len(truth) > 160
+    # the control (the sky's own objects) rides in the same file, every set of it
+    assert set(truth.loc[truth["SOURCE"] == "sky", "SET"]) == set(SETS)
+    assert truth.loc[truth["SOURCE"] == "sky", "TEMPLATE"].nunique() > 4
     assert set(photometry["JPAS_ID"] if "JPAS_ID" in photometry else photometry.index.astype(str)) \
         == set(truth["JPAS_ID"])
     assert 0.3 < truth["HAS_MORPHTYPE"].mean() < 0.7
@@ -34,6 +37,7 @@ def test_scores_are_computed_from_the_predictions(external):
                             "Z_QSO": truth["TRUE_Z"], "TEFF": truth["TRUE_TEFF"]})
     table = score_realism(perfect, truth)
     assert (table["correct_class"] == 1.0).all() and table["n"].sum() == len(truth)
+    assert set(table["source"]) == {"external", "sky"}
     assert np.nanmax(table["z_sigma_nmad"]) == 0.0 and np.nanmax(table["teff_sigma_nmad"]) == 0.0
     wrong = perfect.assign(CLASS="STAR", Z_GAL=perfect["Z_GAL"] + 0.3)
     table = score_realism(wrong, truth)
@@ -48,4 +52,5 @@ def test_run_realism_goes_through_ojala_vac_and_writes_its_report(tmp_path):
     table = run_realism(model, tmp_path, n_per_set=15, seed=5)
     assert {"realism.json", "realism.md", "realism.png"} <= {p.name for p in tmp_path.iterdir()}
     assert set(table["set"]) == set(SETS) and table["n"].sum() > 35
-    assert "| GALAXY | absent |" in (tmp_path / "realism.md").read_text()
+    report = (tmp_path / "realism.md").read_text()
+    assert "| external | GALAXY | absent |" in report and "| sky | STAR | given |" in report

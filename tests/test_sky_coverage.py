@@ -44,7 +44,8 @@ def test_qsos_below_z_1_and_the_ones_legacy_sees_extended(truth):
     qsos = truth[truth["SPECTYPE"] == "QSO"]
     assert (qsos["Z"] < 1.0).sum() >= 20 and (qsos["Z"] < 0.5).sum() >= 3
     extended = (qsos["MORPHTYPE"] != "PSF") & (qsos["MAG_SYN_DECam_r"] < 22.0)   # fainter: fitting noise
-    assert extended.sum() >= 5 and qsos.loc[extended, "Z"].max() < 1.0      # their hosts make them so
+    assert extended.sum() >= 2 and qsos.loc[extended, "Z"].max() < 1.0      # their hosts make them so
+    assert extended.sum() < 0.5 * (qsos["Z"] < 1.0).sum()                   # a minority of the low-z ones
 
 
 def test_compact_galaxies_are_psf_and_some_faint_point_sources_are_not(truth):

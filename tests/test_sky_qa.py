@@ -6,7 +6,7 @@ import pytest
 from ojala_core.sky.qa import TRUTH_COLUMNS, bpt_figure, example_spectra_figure, sky_qa
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-QA_FIGURES = ("bpt", "whan", "sfms", "colour_magnitude", "qso_colours", "stars_teff_logg", "coverage",
+QA_FIGURES = ("bpt", "whan", "sfms", "sfh_families", "colour_magnitude", "qso_colours", "stars_teff_logg", "coverage",
               "jpas_snr", "example_spectra")
 
 
@@ -15,7 +15,7 @@ def qa_files(tiny_sky):
     return sky_qa(tiny_sky)
 
 
-def test_sky_qa_writes_the_nine_figures_in_order(qa_files):
+def test_sky_qa_writes_the_ten_figures_in_order(qa_files):
     assert [p.name for p in qa_files] == [f"{name}.png" for name in QA_FIGURES]
 
 

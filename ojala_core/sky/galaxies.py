@@ -15,7 +15,7 @@ import numpy as np
 from ..constants import AGN_BALMER_DECREMENT, CALZETTI_RV, COSMOLOGY, speagle14_log_sfr
 from ..lines import EMISSION_LINES, MEASURED_LINES
 
-__all__ = ["GALAXY_SAMPLES", "sample_galaxy_population", "GalaxySpectrumEngine", "import_bagpipes",
+__all__ = ["GALAXY_SAMPLES", "SFH_FAMILIES", "sample_galaxy_population", "GalaxySpectrumEngine", "import_bagpipes",
            "speagle14_log_sfr", "MEASURED_LINES"]
 
 # The four lines OJALA predicts (FastSpecFit prefixes).
@@ -39,6 +39,55 @@ AGN_TYPES = {
     "LINER": {"x": (0.20, 0.12), "y": (0.10, 0.15), "ew_ha": (0.6, 6.0)},
     "RETIRED": {"x": (0.15, 0.10), "y": (0.0, 0.15), "ew_ha": (0.3, 2.5)},
 }
+
+
+# Star-formation-history families: the old delayed-τ population of every galaxy plus one young
+# constant-SFR episode whose timing makes the family. Shares among star-forming galaxies of the
+# mixed samples, among ELG starbursts, and among quenched galaxies.
+SFH_FAMILIES = {
+    # SF over the last 100 Myr at the drawn SFR (the main sequence and its scatter).
+    "CONTINUOUS": {"star_forming": 0.82, "starburst": 0.70, "quenched": 0.0},
+    # A 3–30 Myr old episode 0.5–1.5 dex above the sequence at low Z and high U:
+    # line-dominated starbursts (EW(Hα) of hundreds of Å; green peas, HII galaxies).
+    "YOUNG_BURST": {"star_forming": 0.10, "starburst": 0.20, "quenched": 0.0},
+    # An episode that stopped 20–200 Myr ago with 5–30 % of the mass: blue, A/B-star dominated
+    # and nearly line-free (the "line-free starbursts" of template sets).
+    "FADED_BURST": {"star_forming": 0.08, "starburst": 0.10, "quenched": 0.0},
+    # Residual SF at sSFR 10^-12.8–10^-11.3 /yr (today's red sequence).
+    "QUENCHED": {"star_forming": 0.0, "starburst": 0.0, "quenched": 0.70},
+    # No SF for ≥ 1 Gyr (sSFR < 10^-13 /yr); 30 % of them without even retired-galaxy emission.
+    "PASSIVE": {"star_forming": 0.0, "starburst": 0.0, "quenched": 0.20},
+    # K+A: an episode that ended 0.3–1.2 Gyr ago with 10–40 % of the mass, nothing since.
+    "POST_STARBURST": {"star_forming": 0.0, "starburst": 0.0, "quenched": 0.10},
+}
+
+
+def _draw_families(rng, quenched, regime):
+    names = np.array(list(SFH_FAMILIES))
+    out = np.empty(len(quenched), dtype=object)
+    for group, mask in (("quenched", quenched), ("starburst" if regime == "starburst" else "star_forming", ~quenched)):
+        share = np.array([SFH_FAMILIES[k][group] for k in names])
+        out[mask] = rng.choice(names, int(mask.sum()), p=share / share.sum())
+    return out.astype(str)
+
+
+def _young_component(rng, family, log_m, log_sfr, t_univ):
+    """Window [age_min, age_max] [Gyr] and log mass of each galaxy's young constant-SFR episode."""
+    n = len(family)
+    age_min = np.zeros(n)
+    age_max = np.full(n, 0.1)
+    log_mass = log_sfr + 8.0                       # SFR × 100 Myr
+    sel = family == "YOUNG_BURST"
+    age_max[sel] = 10 ** rng.uniform(np.log10(0.003), np.log10(0.03), int(sel.sum()))
+    log_mass[sel] = log_sfr[sel] + 9.0 + np.log10(age_max[sel])
+    for name, start, length, fraction in (("FADED_BURST", (0.02, 0.2), (0.05, 0.2), (0.05, 0.3)),
+                                          ("POST_STARBURST", (0.3, 1.2), (0.1, 0.3), (0.1, 0.4))):
+        sel = family == name
+        k = int(sel.sum())
+        age_min[sel] = 10 ** rng.uniform(*np.log10(start), k)
+        age_max[sel] = np.minimum(age_min[sel] + rng.uniform(*length, k), 0.9 * t_univ[sel])
+        log_mass[sel] = log_m[sel] + np.log10(rng.uniform(*fraction, k))
+    return {"YOUNG_AGE_MIN": age_min, "YOUNG_AGE_MAX": age_max, "LOG_YOUNG_MASS": log_mass}
 
 
 def _draw_redshift(rng, n, spec):
@@ -80,7 +129,9 @@ def sample_galaxy_population(rng, n, sample="BGS", z=None):
     -------
     dict of ndarray
         'Z', 'LOGM_TARGET' [dex Msun], 'LOGSFR_TARGET' [dex Msun/yr], 'QUENCHED' (bool),
-        'AGE_OLD', 'TAU' [Gyr], 'METALLICITY' [Z/Zsun], 'LOGU', 'AV' [mag],
+        'SFH_FAMILY' (a key of `SFH_FAMILIES`), 'AGE_OLD', 'TAU' [Gyr] of the old delayed-τ
+        component, 'YOUNG_AGE_MIN', 'YOUNG_AGE_MAX' [Gyr] and 'LOG_YOUNG_MASS' [dex Msun] of the
+        young constant-SFR component, 'METALLICITY' [Z/Zsun], 'LOGU', 'AV' [mag],
         'AGN_TYPE' ('', 'SEYFERT', 'LINER', 'RETIRED'), 'AGN_X', 'AGN_Y', 'AGN_EW_HA' [Å],
         'R_EFF_KPC' [kpc], 'MAG_R_TARGET' [AB].
     """
@@ -109,20 +160,31 @@ def sample_galaxy_population(rng, n, sample="BGS", z=None):
     offset = rng.normal(0.3 if spec["regime"] == "starburst" else 0.0, 0.3, n)
     # Quenched galaxies: an absolute specific SFR well below the sequence at any z.
     log_sfr = np.where(quenched, log_m + rng.uniform(-12.8, -11.3, n), ms + offset)
+    family = _draw_families(rng, quenched, spec["regime"])
+    young_burst = family == "YOUNG_BURST"
+    log_sfr = np.where(young_burst, ms + rng.uniform(0.5, 1.5, n), log_sfr)
+    log_sfr = np.where(family == "PASSIVE", log_m + rng.uniform(-14.5, -13.0, n), log_sfr)
 
     t_univ = COSMOLOGY.age(z).value
     age_old = t_univ * rng.uniform(0.55, 0.92, n)
-    tau = np.where(quenched, rng.uniform(0.1, 0.5, n), rng.uniform(1.0, 8.0, n))
-    log_z = np.clip(0.25 * (log_m - 10.5) + rng.normal(0.0, 0.12, n), -1.3, 0.35)
+    # Short τ (nothing forming now) for quenched galaxies and for faded bursts, whose lines vanish
+    # only if the old population has stopped forming stars too.
+    old_stopped = quenched | (family == "FADED_BURST")
+    tau = np.where(old_stopped, rng.uniform(0.1, 0.5, n), rng.uniform(1.0, 8.0, n))
+    young = _young_component(rng, family, log_m, log_sfr, t_univ)
+    log_z = np.clip(0.25 * (log_m - 10.5) + rng.normal(0.0, 0.2, n) - np.where(young_burst, 0.3, 0.0), -1.3, 0.4)
     ssfr = log_sfr - log_m
-    log_u = np.clip(-3.0 + 0.35 * (ssfr + 9.8) + rng.normal(0.0, 0.25, n), -3.9, -2.1)
-    av = np.where(quenched, rng.uniform(0.0, 0.3, n),
-                  np.clip(0.35 + 0.4 * log_sfr + rng.normal(0.0, 0.25, n), 0.02, 2.2))
+    log_u = np.clip(-3.0 + 0.35 * (ssfr + 9.8) + rng.normal(0.0, 0.3, n), -3.9, -2.1)
+    log_u = np.where(young_burst, rng.uniform(-2.6, -1.5, n), log_u)
+    av = np.where(quenched, rng.uniform(0.0, 0.5, n),
+                  np.clip(0.35 + 0.4 * log_sfr + rng.normal(0.0, 0.35, n), 0.02, 3.0))
 
     p_agn = 0.30 / (1.0 + np.exp(-(log_m - 10.4) / 0.3))
     has_agn = rng.random(n) < p_agn
     liner = rng.random(n) < np.where(quenched, 0.85, 0.35)
-    agn_type = np.where(has_agn, np.where(liner, "LINER", "SEYFERT"), np.where(quenched, "RETIRED", ""))
+    # Hot evolved stars ionise most, not all, passive galaxies (Cid Fernandes et al. 2011).
+    retired = quenched & ((family != "PASSIVE") | (rng.random(n) < 0.7))
+    agn_type = np.where(has_agn, np.where(liner, "LINER", "SEYFERT"), np.where(retired, "RETIRED", ""))
     agn_x = np.full(n, np.nan)
     agn_y = np.full(n, np.nan)
     agn_ew = np.zeros(n)
@@ -137,7 +199,7 @@ def sample_galaxy_population(rng, n, sample="BGS", z=None):
     r_eff = 10 ** (log_re - 0.3 * np.log10(1 + z) + rng.normal(0.0, 0.15, n))
     return {
         "Z": z, "LOGM_TARGET": log_m, "LOGSFR_TARGET": log_sfr, "QUENCHED": quenched,
-        "AGE_OLD": age_old, "TAU": tau, "METALLICITY": 10 ** log_z, "LOGU": log_u, "AV": av,
+        "SFH_FAMILY": family, "AGE_OLD": age_old, "TAU": tau, **young, "METALLICITY": 10 ** log_z, "LOGU": log_u, "AV": av,
         "AGN_TYPE": agn_type, "AGN_X": agn_x, "AGN_Y": agn_y, "AGN_EW_HA": agn_ew,
         "R_EFF_KPC": r_eff, "MAG_R_TARGET": mag_r,
     }
@@ -152,16 +214,17 @@ def import_bagpipes():
 
 
 def _components(p, i):
-    log_sfr = p["LOGSFR_TARGET"][i]
-    # Constant SF over the last 100 Myr carries the SFR; an older delayed-τ burst carries the mass.
-    young = log_sfr + 8.0
+    # The young constant-SFR episode of the galaxy's family; the older delayed-τ component carries
+    # the rest of the mass.
+    young = p["LOG_YOUNG_MASS"][i]
     old = np.log10(max(10 ** (p["LOGM_TARGET"][i] + 0.22) - 10 ** young, 1e6))
     met = float(p["METALLICITY"][i])
     return {
         "redshift": float(p["Z"][i]),
         "delayed": {"age": float(p["AGE_OLD"][i]), "tau": float(p["TAU"][i]),
                     "massformed": float(old), "metallicity": met},
-        "constant": {"age_max": 0.1, "age_min": 0.0, "massformed": float(young), "metallicity": met},
+        "constant": {"age_max": float(p["YOUNG_AGE_MAX"][i]), "age_min": float(p["YOUNG_AGE_MIN"][i]),
+                     "massformed": float(young), "metallicity": met},
         "dust": {"type": "Calzetti", "Av": float(p["AV"][i]), "eta": 2.0},
         "nebular": {"logU": float(p["LOGU"][i])},
     }

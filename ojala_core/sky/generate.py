@@ -75,8 +75,8 @@ def _make_galaxies(rng, n, sample):
     for key in list(truth):
         if key.endswith(("_FLUX", "_CONT_FLAMBDA")):
             truth[key] = truth[key] * 10 ** log_scale
-    truth["AGN_TYPE"] = params["AGN_TYPE"]
-    truth["QUENCHED"] = params["QUENCHED"]
+    for key in ("AGN_TYPE", "QUENCHED", "SFH_FAMILY"):
+        truth[key] = params[key]
     scale = COSMOLOGY.angular_diameter_distance(params["Z"]).value * 1e3 / 206265.0  # kpc/arcsec
     r_eff = params["R_EFF_KPC"] / scale
     return params["Z"], flambda, truth, r_eff, np.zeros(n, bool), params["QUENCHED"]
@@ -104,35 +104,40 @@ def _make_qsos(rng, n, mag_range):
     edges = _nominal_system().edges
     shape = qso.qso_spectrum(lam, z, p)
     agn = redshift_to_grid(lam, shape, z, edges)
-    scale = 10 ** (-0.4 * (p["MAG_R"] - _nominal_system().ab_magnitudes(agn)[:, NOMINAL_BANDS.index("DECam_r")]))
+    # The AGN carries (1 − HOST_FRACTION_R) of the target r-band flux, the host (added below) the rest.
+    share = p["HOST_FRACTION_R"]
+    r_mag = _nominal_system().ab_magnitudes(agn)[:, NOMINAL_BANDS.index("DECam_r")]
+    scale = 10 ** (-0.4 * (p["MAG_R"] - r_mag)) * (1 - share)
     d_l = COSMOLOGY.luminosity_distance(z).value * MPC_CM
     l3000 = qso.log_l3000(lam, shape * scale[:, None], z, d_l)
     # With L3000 known, the Baldwin effect sets the line strengths of the final spectrum.
     agn_rest = qso.qso_spectrum(lam, z, p, log_l3000=l3000) * scale[:, None]
-    # Host galaxies of low-z QSOs: the source of the real low-z QSO/galaxy confusion.
-    hosted = np.flatnonzero(z < 1.0)
+    # Host galaxies of low-z QSOs (the source of the real low-z QSO/galaxy confusion), scaled so
+    # that the host carries its drawn share of the r-band light and the total keeps MAG_R.
+    hosted = np.flatnonzero(share > 0)
     total = agn_rest
-    if len(hosted):
-        hp = galaxies.sample_galaxy_population(rng, len(hosted), "BGS", z=z[hosted])
-        host = engine.run(hp)
-        total = agn_rest.copy()
-        total[hosted] += host.spectrum[:, keep]
-    flambda = redshift_to_grid(lam, total, z, edges)
-    # Where the host gives most of the r-band light the QSO is extended (Legacy: REX/EXP), of
-    # the host's size; otherwise a point source.
     r_eff, point = np.zeros(n), np.ones(n, bool)
     if len(hosted):
+        hp = galaxies.sample_galaxy_population(rng, len(hosted), "BGS", z=z[hosted])
+        host = engine.run(hp).spectrum[:, keep]
         r_band = NOMINAL_BANDS.index("DECam_r")
-        host_r = _nominal_system().fnu(redshift_to_grid(lam, host.spectrum[:, keep], z[hosted], edges))[:, r_band]
-        host_fraction = host_r / _nominal_system().fnu(flambda[hosted])[:, r_band]
-        extended = host_fraction > QSO_EXTENDED_HOST_FRACTION
+        host_r = _nominal_system().fnu(redshift_to_grid(lam, host, z[hosted], edges))[:, r_band]
+        agn_r = _nominal_system().fnu(redshift_to_grid(lam, agn_rest[hosted], z[hosted], edges))[:, r_band]
+        f = share[hosted]
+        total = agn_rest.copy()
+        total[hosted] += host * (f / (1 - f) * agn_r / host_r)[:, None]
+        # Where the host gives most of the r-band light Legacy sees the QSO extended (REX/EXP), of
+        # the host's size; otherwise a point source.
+        extended = f > QSO_EXTENDED_HOST_FRACTION
         kpc_per_arcsec = COSMOLOGY.angular_diameter_distance(z[hosted]).value * 1e3 / 206265.0
         r_eff[hosted[extended]] = (hp["R_EFF_KPC"] / kpc_per_arcsec)[extended]
         point[hosted[extended]] = False
+    flambda = redshift_to_grid(lam, total, z, edges)
     log_mbh_virial = qso.virial_log_mbh(p["FWHM_BROAD"], l3000)
     truth = {"LOG_L3000": l3000, "FWHM_MGII": p["FWHM_BROAD"],
              "LOG_MBH": log_mbh_virial + 0.3 * rng.standard_normal(n),
-             "LOG_MBH_VIRIAL": log_mbh_virial, "HAS_HOST": np.isin(np.arange(n), hosted)}
+             "LOG_MBH_VIRIAL": log_mbh_virial, "HAS_HOST": share > 0,
+             "HOST_FRACTION_R": share}
     return z, flambda, truth, r_eff, point, np.zeros(n, bool)
 
 
@@ -224,10 +229,12 @@ def _truth_columns(pop, truth, z, i_flambda, n):
         out["AGN_TYPE"] = truth["AGN_TYPE"]
         out["AGN_HA_FRACTION"] = truth["AGN_HA_FRACTION"]
         out["QUENCHED"] = truth["QUENCHED"]
+        out["SFH_FAMILY"] = truth["SFH_FAMILY"]
     elif pop.generator == "star":
         out.update({k: truth[k] for k in ("TEFF", "LOGG", "FEH", "ALPHAFE", "STELLAR_POPULATION", "STELLAR_STAGE")})
     else:
-        out.update({k: truth[k] for k in ("LOG_L3000", "FWHM_MGII", "LOG_MBH", "LOG_MBH_VIRIAL", "HAS_HOST")})
+        out.update({k: truth[k] for k in ("LOG_L3000", "FWHM_MGII", "LOG_MBH", "LOG_MBH_VIRIAL", "HAS_HOST",
+                                          "HOST_FRACTION_R")})
     return out
 
 

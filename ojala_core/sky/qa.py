@@ -22,10 +22,10 @@ from ..photometry import ab_magnitude, flambda_from_fnu
 from ..vocabulary import SPECTYPES
 from .build import SKY_FILES
 from .desi import DESI_CAMERAS
-from .galaxies import AGN_TYPES, speagle14_log_sfr
+from .galaxies import AGN_TYPES, SFH_FAMILIES, speagle14_log_sfr
 from .jpas_system import APERTURE_PREFIX, JPAS_BANDS
 
-__all__ = ["sky_qa", "MAX_POINTS", "bpt_figure", "whan_figure", "sfms_figure",
+__all__ = ["sky_qa", "MAX_POINTS", "bpt_figure", "whan_figure", "sfms_figure", "sfh_families_figure",
            "colour_magnitude_figure", "qso_colours_figure", "stars_teff_logg_figure",
            "jpas_snr_figure", "example_spectra_figure", "coverage_figure"]
 
@@ -34,7 +34,7 @@ MAX_POINTS = 50_000  # per scatter plot: more only hides structure and slows the
 TRUTH_COLUMNS = ["POPULATION", "SPECTYPE", "RA", "DEC", "Z", "LOGM", "LOGSFR", "HALPHA_6562_EW", "LOG_NII_HA",
                  "LOG_OIII_HB", "BPT_CLASS", "WHAN_CLASS", "AGN_TYPE", "TEFF", "LOGG", "FEH", "MAG_SYN_DECam_g",
                  "MAG_SYN_DECam_r", "MAG_SYN_WISE_W1", "TARGETID", "JPAS_NUMBER", "FIBER_FRACTION",
-                 "MAG_SYN_iSDSS", "STELLAR_STAGE", "MORPHTYPE"]
+                 "MAG_SYN_iSDSS", "STELLAR_STAGE", "MORPHTYPE", "SFH_FAMILY"]
 
 # Eight narrow bands spread from J0378 to J0910, plus the broad iSDSS detection band.
 SNR_BANDS = [jpas_narrow_band_names()[i] for i in np.linspace(0, 53, 8).round().astype(int)] + ["iSDSS"]
@@ -62,7 +62,7 @@ def sky_qa(sky_dir, out=None, max_points: int = MAX_POINTS, seed: int = 0) -> li
     Returns
     -------
     list of Path
-        The PNG files written, in the order bpt, whan, sfms, colour_magnitude,
+        The PNG files written, in the order bpt, whan, sfms, sfh_families, colour_magnitude,
         qso_colours, stars_teff_logg, coverage, jpas_snr, example_spectra.
     """
     sky_dir = Path(sky_dir)
@@ -78,6 +78,7 @@ def sky_qa(sky_dir, out=None, max_points: int = MAX_POINTS, seed: int = 0) -> li
         "bpt": lambda: bpt_figure(galaxies, **sample),
         "whan": lambda: whan_figure(galaxies, **sample),
         "sfms": lambda: sfms_figure(galaxies, **sample),
+        "sfh_families": lambda: sfh_families_figure(galaxies, **sample),
         "colour_magnitude": lambda: colour_magnitude_figure(truth, **sample),
         "qso_colours": lambda: qso_colours_figure(truth, **sample),
         "stars_teff_logg": lambda: stars_teff_logg_figure(truth[truth["SPECTYPE"] == "STAR"], **sample),
@@ -170,6 +171,33 @@ def sfms_figure(galaxies: pd.DataFrame, max_points: int = MAX_POINTS, seed: int 
     ax.set(xlabel=r"log M$_*$ [dex M$_\odot$]", ylabel=r"log SFR [dex M$_\odot$ yr$^{-1}$]",
            title=f"Star-forming main sequence of the truth ({len(ok)} galaxies)")
     ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+FAMILY_COLOURS = dict(zip(SFH_FAMILIES, ("tab:blue", "tab:cyan", "tab:green", "tab:red", "tab:gray", "tab:purple")))
+
+
+def sfh_families_figure(galaxies: pd.DataFrame, max_points: int = MAX_POINTS, seed: int = 0) -> Figure:
+    """Rest EW(Hα) [Å] vs synthetic g−r of the galaxies, and their sSFR, by star-formation-history family."""
+    shown = _subsample(galaxies, max_points, seed)
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    ssfr = galaxies["LOGSFR"] - galaxies["LOGM"]
+    bins = np.linspace(-15.0, -7.0, 65)
+    for name, colour in FAMILY_COLOURS.items():
+        sel = shown[shown["SFH_FAMILY"] == name]
+        n_all = int((galaxies["SFH_FAMILY"] == name).sum())
+        left.scatter(sel["MAG_SYN_DECam_g"] - sel["MAG_SYN_DECam_r"], np.clip(sel["HALPHA_6562_EW"], 0.05, None),
+                     s=4, alpha=0.5, color=colour, label=f"{name} ({n_all})", rasterized=True)
+        right.hist(np.clip(ssfr[galaxies["SFH_FAMILY"] == name], bins[0], bins[-1]), bins=bins, histtype="step",
+                   color=colour, lw=1.5, label=name)
+    left.axhline(WHAN_CUTS["ew_passive"], color="k", ls=":", lw=1)
+    left.set(yscale="log", xlabel="g − r (DECam, observed, synthetic) [AB mag]", ylabel="rest EW(Hα) [Å] (≥ 0.05)",
+             title="Emission against colour")
+    left.legend(fontsize=8, markerscale=3)
+    right.set(yscale="log", xlabel=r"log sSFR (100 Myr) [yr$^{-1}$]", ylabel="galaxies",
+              title="Specific SFR by family")
+    fig.suptitle(f"Star-formation-history families of the truth ({len(galaxies)} galaxies)")
     return fig
 
 

@@ -41,6 +41,7 @@ QSO_BROAD_LINES = (
     ("Hα", 6562.80, 195.0, 0.0),
 )
 NARROW_LINE_FWHM_KM_S = 500.0
+QSO_HOST_MAX_Z = 1.0   # beyond it the sky adds no host galaxy
 
 # λL_λ(3000 Å) [dex, erg/s] at which the tabulated EWs apply; about the median of
 # SDSS DR7 quasars (Shen et al. 2011, ApJS 194, 45), the parent sample of the composite.
@@ -107,9 +108,13 @@ def sample_qso_population(rng, n, mag_range=(17.0, 22.5)):
         ``BREAK_WAVE``: rest wavelength of the continuum break [Å], N(5000, 300).
         ``FWHM_BROAD``: broad-line FWHM [km/s], log-normal around 4000 truncated to
         1500-8000.
-        ``EW_SCALE``: common multiplicative scatter of all line EWs, log-normal, 0.15 dex.
-        ``FEII_STRENGTH``: scale of the Fe II pseudo-continuum, log-normal, 0.2 dex.
-        ``EBV_SMC``: SMC-like E(B−V) [mag], exponential with mean 0.03.
+        ``EW_SCALE``: common multiplicative scatter of all line EWs, log-normal, 0.2 dex.
+        ``FEII_STRENGTH``: scale of the Fe II pseudo-continuum, log-normal, 0.35 dex (the
+        weak-to-strong Fe II range of eigenvector 1, Boroson & Green 1992).
+        ``EBV_SMC``: SMC-like E(B−V) [mag], exponential with mean 0.03, and a reddened tail
+        (8 %, mean 0.15; Richards et al. 2003).
+        ``HOST_FRACTION_R``: the host galaxy's share of the observed r-band light, logit-normal
+        around `host_fraction_median` (σ = 1 in logit), 0 at z ≥ `QSO_HOST_MAX_Z`.
     """
     z_grid = np.linspace(QSO_DNDZ_NODES[0][0], QSO_DNDZ_NODES[-1][0], 2001)
     dndz = np.interp(z_grid, *zip(*QSO_DNDZ_NODES))
@@ -137,10 +142,19 @@ def sample_qso_population(rng, n, mag_range=(17.0, 22.5)):
         "ALPHA_RED": alpha_red,
         "BREAK_WAVE": break_wave,
         "FWHM_BROAD": 10.0 ** log_fwhm,
-        "EW_SCALE": 10.0 ** rng.normal(0.0, 0.15, size=n),
-        "FEII_STRENGTH": 10.0 ** rng.normal(0.0, 0.2, size=n),
-        "EBV_SMC": rng.exponential(0.03, size=n),
+        "EW_SCALE": 10.0 ** rng.normal(0.0, 0.2, size=n),
+        "FEII_STRENGTH": 10.0 ** rng.normal(0.0, 0.35, size=n),
+        "EBV_SMC": np.where(rng.random(n) < 0.08, rng.exponential(0.15, size=n), rng.exponential(0.03, size=n)),
+        "HOST_FRACTION_R": np.where(redshift < QSO_HOST_MAX_Z, 1.0 / (1.0 + np.exp(
+            -(np.log(host_fraction_median(redshift) / (1 - host_fraction_median(redshift))) + rng.normal(0, 1, n)))), 0.0),
     }
+
+
+def host_fraction_median(z):
+    """Median host share of a QSO's observed r-band light: ≈ 0.45 at z = 0.1 falling to 0.08 by
+    z ≈ 1 (at fixed flux a higher-z QSO is more luminous and its host fainter in r; host-decomposed
+    SDSS/DESI spectra, e.g. Vanden Berk et al. 2006, put most z < 0.5 hosts at 20–60 %)."""
+    return np.clip(0.5 - 0.45 * np.asarray(z, dtype=float), 0.08, 0.5)
 
 
 def qso_spectrum(wavelength_rest, z, params, log_l3000=None):
