@@ -27,6 +27,7 @@ from .views.catalogue import CatalogueView  # noqa: E402
 from .views.diagrams import DIAGRAMS, DiagramView  # noqa: E402
 from .views.object_view import ObjectView  # noqa: E402
 from .views.similarity import SimilarityView  # noqa: E402
+from .views.subsets import SubsetsView  # noqa: E402
 from .views.validation import ValidationView  # noqa: E402
 from .views.whatif import WhatIfView  # noqa: E402
 
@@ -96,7 +97,9 @@ def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
                                  f"{escape(str(store.path))}</small>"), label, clear, sizing_mode="stretch_width")
     views_and_object = pn.FlexBox(tabs, pn.Column(ObjectView(state), width=OBJECT_WIDTH), flex_wrap="wrap",
                                   align_items="flex-start", sizing_mode="stretch_width")
-    page = pn.Row(catalogue.filters(width=SIDEBAR_WIDTH),
+    sidebar = pn.Column(catalogue.filters(width=SIDEBAR_WIDTH), SubsetsView(state, width=SIDEBAR_WIDTH - 20),
+                        width=SIDEBAR_WIDTH)
+    page = pn.Row(sidebar,
                   pn.Column(header, views_and_object, catalogue, sizing_mode="stretch_width"),
                   sizing_mode="stretch_width")
     page.explorer_state = state          # for tests and notebooks: the session's state

@@ -16,13 +16,35 @@ from matplotlib.path import Path as PolygonPath
 from ojala_core.vac.expression import Expression, ExpressionError
 from ojala_core.vac.store import VacStore
 
-__all__ = ["ExplorerState", "region_label", "SUBSET_KIND"]
+__all__ = ["ExplorerState", "region_label", "SUBSET_KIND", "SELECTION_MODES", "SUBSET_COLOURS"]
 
 SUBSET_KIND = "ojala-subset"        # the "kind" of a saved selection (definition + id list)
+# How a new drag (or a recalled or loaded subset) meets the current selection, as TOPCAT's
+# subset algebra: replace it, OR, AND, AND NOT. The value is the word shown in labels.
+SELECTION_MODES = {"replace": "new", "add": "OR", "intersect": "AND", "subtract": "AND NOT"}
+# Colours of the kept subsets, in the order they are kept (none is a class colour).
+SUBSET_COLOURS = ("#2ca02c", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22", "#7f7f7f", "#000000")
+UNDO_DEPTH = 50
+
+
+def _combine(current: np.ndarray, new: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "add":
+        return np.union1d(current, new)
+    if mode == "intersect":
+        return np.intersect1d(current, new)
+    if mode == "subtract":
+        return np.setdiff1d(current, new)
+    return new
 
 
 def region_label(region: dict) -> str:
     """A selection region for people: the diagram, its axes and the bounds, rounded."""
+    if "combine" in region:
+        steps = region["combine"]
+        text = region_label(steps[0][1])
+        for mode, part in steps[1:]:
+            text = f"({text}) {SELECTION_MODES[mode]} ({region_label(part)})"
+        return text
     if "polygon" in region:
         return f"{region['diagram']} lasso ({len(region['polygon'])} vertices)"
     (x0, x1), (y0, y1) = region["x_range"], region["y_range"]
@@ -53,6 +75,10 @@ class ExplorerState(param.Parameterized):
     current_row = param.Integer(None, allow_None=True, doc="the open object (VAC row)")
     open_id = param.String("", doc="JPAS_ID of the open object (kept in the page URL)")
     region = param.String("", doc="the selection region as JSON (kept in the page URL; '' for none)")
+    selection_mode = param.Selector(default="replace", objects=list(SELECTION_MODES),
+                                    doc="how a new selection meets the current one")
+    subsets = param.Dict({}, doc="kept subsets: name → {label, region (or None), rows, colour}")
+    can_undo = param.Boolean(False, doc="there is a previous selection to go back to")
     version = param.Integer(0, doc="bumps when the shown set (filters ∧ selection) changes")
     filter_version = param.Integer(0, doc="bumps when the filters change")
 
@@ -66,6 +92,7 @@ class ExplorerState(param.Parameterized):
         super().__init__(**params)
         self.store, self.model, self.spectra = store, model, spectra
         self._cache = {}
+        self._history = []                  # previous (selection, label, region), for undo
         self.param.classes.objects = classes
         self.classes = list(classes)
         mag = frame["MAG_i"].to_numpy()
@@ -141,21 +168,87 @@ class ExplorerState(param.Parameterized):
         self.mask = mask
         self.version += 1
 
-    def select(self, rows, label: str, region: dict | None = None):
-        """Make `rows` the selection (described by `label` in the header; `region` its exact bounds)."""
-        self.selection_label, self.selection_region = label, region
-        self.selection = np.unique(np.asarray(rows, dtype=np.int64))
-        self._set_region_text(region)
+    def select(self, rows, label: str, region: dict | None = None, mode: str | None = None):
+        """Make `rows` the selection (described by `label` in the header; `region` its definition),
+        or combine them with the current one by `mode` (default `selection_mode`): OR, AND, AND NOT.
+        A combination of regions keeps its definition as ``{"combine": [[mode, region], ...]}``."""
+        mode = mode or self.selection_mode
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        if mode != "replace" and self.selection is not None:
+            rows = _combine(self.selection, rows, mode)
+            label = f"({self.selection_label}) {SELECTION_MODES[mode]} ({label})"
+            if region is not None and self.selection_region is not None:
+                steps = self.selection_region.get("combine", [["replace", self.selection_region]])
+                region = {"combine": [*steps, [mode, region]]}
+            else:
+                region = None            # ids in the combination: the definition is the id list
+        self._push_history()
+        self._set_selection(rows, label, region)
 
     def clear_selection(self, *_):
-        self.selection_label, self.selection_region = "no selection", None
-        self.selection = None
-        self._set_region_text(None)
+        if self.selection is not None:
+            self._push_history()
+        self._set_selection(None, "no selection", None)
+
+    def undo(self, *_):
+        """Go back to the selection before the last change (a drag, a recall, a load, a clear)."""
+        if self._history:
+            self._set_selection(*self._history.pop())
+        self.can_undo = bool(self._history)
+
+    def _push_history(self):
+        self._history = [*self._history[-(UNDO_DEPTH - 1):], (self.selection, self.selection_label,
+                                                              self.selection_region)]
+        self.can_undo = True
+
+    def _set_selection(self, rows, label, region):
+        self.selection_label, self.selection_region = label, region
+        self.selection = rows
+        self._set_region_text(region)
+
+    # -- kept subsets: named, coloured in every diagram, recalled into the selection -----------
+    def keep_subset(self, name: str | None = None) -> str:
+        """Keep the current selection as a named subset (drawn in its own colour); returns the name."""
+        if self.selection is None:
+            raise ValueError("nothing selected to keep")
+        taken = set(self.subsets)
+        name = (name or "").strip() or next(f"S{k}" for k in range(1, len(taken) + 2) if f"S{k}" not in taken)
+        used = {v["colour"] for v in self.subsets.values()}
+        colour = next((c for c in SUBSET_COLOURS if c not in used), SUBSET_COLOURS[len(self.subsets) % 8])
+        self.subsets = {**self.subsets, name: {"label": self.selection_label, "region": self.selection_region,
+                                               "rows": self.selection.copy(), "colour": colour}}
+        return name
+
+    def recall_subset(self, name: str, mode: str | None = None):
+        """Select kept subset `name`, combined with the current selection by `mode`."""
+        subset = self.subsets[name]
+        self.select(subset["rows"], name, subset["region"], mode)
+
+    def drop_subset(self, name: str):
+        self.subsets = {k: v for k, v in self.subsets.items() if k != name}
+
+    def subset_labels(self) -> np.ndarray:
+        """Per VAC row, the name of the last kept subset holding it ('' for none)."""
+        out = np.full(len(self.frame), "", dtype=object)
+        for name, subset in self.subsets.items():
+            out[subset["rows"]] = name
+        return out
 
     # -- regions: a selection's definition, re-applicable to any VAC with those columns ---------
     def region_rows(self, region: dict) -> np.ndarray:
         """VAC rows inside `region`: a box ``{diagram, x, y, x_range, y_range}`` or a lasso
-        ``{diagram, x, y, polygon: [[x, y], ...]}`` in diagram coordinates."""
+        ``{diagram, x, y, polygon: [[x, y], ...]}`` in diagram coordinates, or a combination
+        ``{combine: [[mode, region], ...]}`` of them (modes of `SELECTION_MODES`, applied in order)."""
+        if "combine" in region:
+            steps = region["combine"]
+            if not steps:
+                raise ValueError("a combined region needs at least one step")
+            rows = np.zeros(0, dtype=np.int64)
+            for mode, part in steps:
+                if mode not in SELECTION_MODES:
+                    raise ValueError(f"unknown combination {mode!r} (one of {', '.join(SELECTION_MODES)})")
+                rows = _combine(rows, self.region_rows(part), mode)
+            return rows
         frame = self.frame
         for key in ("x", "y"):
             if region.get(key) not in frame:
@@ -171,9 +264,9 @@ class ExplorerState(param.Parameterized):
         (x0, x1), (y0, y1) = (sorted(float(v) for v in region[k]) for k in ("x_range", "y_range"))
         return np.flatnonzero(finite & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
 
-    def select_region(self, region: dict):
-        """Select the objects inside `region` (see `region_rows`)."""
-        self.select(self.region_rows(region), region_label(region), region)
+    def select_region(self, region: dict, mode: str | None = None):
+        """Select the objects inside `region` (see `region_rows`), combined by `mode`."""
+        self.select(self.region_rows(region), region_label(region), region, mode)
 
     def select_ids(self, ids, label: str) -> int:
         """Select the objects whose JPAS_ID is in `ids`; returns how many of the ids were found."""
@@ -202,7 +295,7 @@ class ExplorerState(param.Parameterized):
                 raise ValueError(f"{name}: not a saved OJALA selection (no \"kind\": \"{SUBSET_KIND}\")")
             if document.get("region"):
                 self.select_region(document["region"])
-                return f"{name}: region re-applied, {len(self.selection):,} objects"
+                return f"{name}: region re-applied, {len(self.selection):,} objects selected"
             found = self.select_ids(document.get("jpas_ids", []), f"{name} ({len(document.get('jpas_ids', []))} ids)")
             return f"{name}: {found:,} of {len(document.get('jpas_ids', []))} ids found"
         lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -228,7 +321,7 @@ class ExplorerState(param.Parameterized):
             self.clear_selection()
             return
         try:
-            self.select_region(json.loads(event.new))
+            self.select_region(json.loads(event.new), mode="replace")
         except (ValueError, KeyError, TypeError) as error:
             self.selection_label = f"region in the link not applied: {error}"
 

@@ -458,6 +458,48 @@ def test_selection_whatif_draws_the_bpt_move_and_reset_reticks_the_trays(page):
     _clear(page)
 
 
+def test_subsets_combine_by_or_and_not_undo_and_show_in_their_colour_in_every_diagram(page, vac):
+    _show_tab(page, "Diagrams")
+    _clear(page)
+    g = _geometry(page, "BPT")
+    _drag(page, *_to_screen(g, -0.9, 0.9), *_to_screen(g, 0.1, -0.6))
+    _wait_for(page, "#selection", "data-label", lambda v: v.startswith("BPT box"))
+    a = _region(page)
+    in_a = _in_region(vac, a)
+    _wait_for(page, "#selection", "data-n", lambda v: v == str(int(in_a.sum())))
+    page.get_by_role("button", name="Keep as subset").click()
+    kept = page.locator("#subset-legend li[data-subset='S1']")
+    kept.wait_for(timeout=30_000)
+    assert kept.get_attribute("data-n") == str(int(in_a.sum()))
+    colour = kept.get_attribute("data-colour")
+    page.get_by_role("button", name="OR", exact=True).click()
+    _drag(page, *_to_screen(g, 0.2, 1.3), *_to_screen(g, 0.9, -1.3))            # the AGN side, disjoint from A
+    label = _wait_for(page, "#selection", "data-label", lambda v: " OR (BPT box" in v)
+    b = _region(page)["combine"][1][1]
+    in_b = _in_region(vac, b)
+    assert in_b.sum() > 0 and not (in_a & in_b).any(), label
+    _wait_for(page, "#selection", "data-n", lambda v: v == str(int((in_a | in_b).sum())))
+    page.get_by_role("button", name="Undo selection").click()
+    _wait_for(page, "#selection", "data-n", lambda v: v == str(int(in_a.sum())))
+    page.get_by_role("button", name="AND NOT", exact=True).click()
+    _drag(page, *_to_screen(g, -0.5, 0.5), *_to_screen(g, 0.5, -0.2))
+    _wait_for(page, "#selection", "data-label", lambda v: " AND NOT (BPT box" in v)
+    in_c = _in_region(vac, _region(page)["combine"][1][1])
+    assert 0 < (in_a & in_c).sum() < in_a.sum()
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(int((in_a & ~in_c).sum())))
+    page.get_by_role("button", name="new", exact=True).click()
+    _clear(page)
+    rgb = tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
+    for diagram in ("BPT", "WHAN", "SFMS", "CMD"):                # the kept subset, in its colour, everywhere
+        _wait_for_pixels(page, diagram, rgb, 10)
+    page.screenshot(path=str(ARTIFACTS / "16-kept-subset.png"), full_page=True)
+    page.get_by_role("button", name="Select it").click()
+    _wait_for(page, "#selection", "data-n", lambda v: v == str(int(in_a.sum())))
+    page.get_by_role("button", name="Drop it").click()
+    page.locator("#subset-legend li").first.wait_for(state="detached", timeout=30_000)
+    _clear(page)
+
+
 def test_open_an_object_without_desi_match_from_the_table(page, vac):
     row = _open_from_table(page, vac, lambda v: pd.isna(v["DESI_TARGETID"]) and v.name not in HOSTILE_IDS)
     _expect_object(page, vac, row)
@@ -480,6 +522,34 @@ def test_click_a_point_opens_that_object_then_another(page, vac, diagram):
         page.mouse.click(x, y)
         points = _expect_object(page, vac, row, points)
     page.screenshot(path=str(ARTIFACTS / f"06-click-{diagram}.png"))
+
+
+_DEEP_TEXT = """e => { const deep = n => (n.shadowRoot ? deep(n.shadowRoot) : '') +
+    Array.from(n.childNodes).map(c => c.nodeType === 3 ? c.textContent : deep(c)).join(' '); return deep(e); }"""
+
+
+@pytest.mark.parametrize("diagram", ["BPT", "WHAN", "SFMS", "CMD", "UMAP"])
+def test_hovering_a_point_shows_its_id_class_probability_redshift_and_i(page, vac, diagram):
+    _show_tab(page, "Embedding map" if diagram == "UMAP" else "Diagrams")
+    row, x, y = _isolated_points(page, vac, diagram, k=1)[0]
+    jpas_id = vac["JPAS_ID"].iat[row]
+    tooltip = page.locator(".bk-Tooltip", has_text=jpas_id).first
+    deadline = time.time() + 30
+    page.mouse.move(x - 25, y - 25)
+    while not tooltip.is_visible():          # the server places the ring; Bokeh's hover needs a move over it
+        assert time.time() < deadline, f"no tooltip with {jpas_id} over its point in {diagram}"
+        page.mouse.move(x + 1, y, steps=3)
+        page.wait_for_timeout(300)
+        page.mouse.move(x, y, steps=3)
+        page.wait_for_timeout(300)
+    text = " ".join(tooltip.evaluate(_DEEP_TEXT).split())
+    cls = str(vac["CLASS"].iat[row])
+    assert cls in text and f"{vac[f'P_{cls}'].iat[row]:.3f}" in text and f"{vac['MAG_i'].iat[row]:.2f}" in text
+    if cls != "STAR":
+        z = vac["Z_QSO" if cls == "QSO" else "Z_GAL"].iat[row]
+        assert f"{z:.3f}" in text
+    page.screenshot(path=str(ARTIFACTS / f"15-hover-{diagram}.png"))
+    page.mouse.move(5, 5)
 
 
 def test_click_far_from_every_point_opens_nothing(page, vac):
@@ -709,8 +779,7 @@ def test_jspectrum_band_hover_tells_band_flux_and_model(page, vac):
     page.mouse.move(x, y, steps=5)
     tooltip = page.locator(".bk-Tooltip", has_text=state["obs"]["band"][k]).first
     tooltip.wait_for(timeout=10_000)
-    text = tooltip.evaluate("""e => { const deep = n => (n.shadowRoot ? deep(n.shadowRoot) : '') +
-        Array.from(n.childNodes).map(c => c.nodeType === 3 ? c.textContent : deep(c)).join(' '); return deep(e); }""")
+    text = tooltip.evaluate(_DEEP_TEXT)
     assert "J-PAS" in text and "μJy" in text and "model (band hidden)" in text
     page.screenshot(path=str(ARTIFACTS / "13-band-hover.png"), full_page=True)
     page.mouse.move(5, 5)

@@ -111,3 +111,61 @@ def test_the_url_codec_writes_what_changed_and_restores_it_on_a_new_state(tiny_v
     assert (second.classes, second.mag_range, second.expression) == (first.classes, (18.0, 21.5), first.expression)
     assert second.selection.tolist() == first.selection.tolist() and second.current_row == 5
     assert tabs2.active == 0
+
+
+def test_selection_modes_combine_like_subset_algebra_and_keep_a_reapplicable_definition(state):
+    frame = state.frame
+    other = {"diagram": "SFMS", "x": "LOGM", "y": "LOGSFR", "x_range": [9.0, 11.0], "y_range": [-1.0, 2.0]}
+    a, b = state.region_rows(BOX), state.region_rows(other)
+    assert len(np.intersect1d(a, b)) and len(np.setdiff1d(a, b)) and len(np.setdiff1d(b, a))
+    expected = {"add": np.union1d(a, b), "intersect": np.intersect1d(a, b), "subtract": np.setdiff1d(a, b)}
+    for mode, rows in expected.items():
+        state.selection_mode = "replace"
+        state.select_region(BOX)
+        state.selection_mode = mode
+        state.select_region(other)
+        assert state.selection.tolist() == rows.tolist(), mode
+        word = {"add": "OR", "intersect": "AND", "subtract": "AND NOT"}[mode]
+        assert f") {word} (SFMS box" in state.selection_label
+        # the combination is kept as its definition: re-applied, it gives the same rows
+        assert state.region_rows(json.loads(state.region)).tolist() == rows.tolist()
+    state.selection_mode = "replace"
+    state.clear_selection()
+    assert len(frame) > 0
+
+
+def test_undo_walks_back_through_selections_and_a_clear(state):
+    state.selection_mode = "replace"
+    state.clear_selection()
+    state.select_region(BOX)
+    first = state.selection.copy()
+    state.select_region(LASSO)
+    state.clear_selection()
+    state.undo()
+    assert state.selection_region == LASSO
+    state.undo()
+    assert state.selection.tolist() == first.tolist() and state.selection_region == BOX
+    while state.can_undo:
+        state.undo()
+    assert state.selection is None
+
+
+def test_kept_subsets_get_their_own_names_and_colours_and_recall_into_the_selection(state):
+    state.selection_mode = "replace"
+    state.select_region(BOX)
+    s1 = state.keep_subset()
+    state.select_region(LASSO)
+    s2 = state.keep_subset("ridge")
+    assert (s1, s2) == ("S1", "ridge") and state.subsets[s1]["colour"] != state.subsets[s2]["colour"]
+    labels = state.subset_labels()
+    assert set(np.flatnonzero(labels == "ridge")) == set(state.region_rows(LASSO))
+    state.clear_selection()
+    state.recall_subset(s1)
+    state.recall_subset(s2, mode="intersect")
+    assert state.selection.tolist() == np.intersect1d(state.region_rows(BOX), state.region_rows(LASSO)).tolist()
+    state.drop_subset(s1)
+    assert list(state.subsets) == ["ridge"]
+    state.drop_subset("ridge")
+    state.clear_selection()
+    with pytest.raises(ValueError, match="nothing selected"):
+        state.keep_subset()

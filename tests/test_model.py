@@ -89,6 +89,35 @@ def test_minimum_context_holds_with_few_tokens():
     assert (context.sum(1) >= 5).all()
 
 
+def test_label_mode_asks_every_present_label_from_observations_and_dropout_hides_morphology():
+    is_label = torch.tensor([t.is_label for t in V.tokens])
+    g = torch.Generator().manual_seed(1)
+    present = torch.rand((400, len(V)), generator=g) < 0.6
+    droppable = torch.zeros(len(V), dtype=torch.bool)
+    droppable[[V.index("MORPHTYPE"), *(V.index(t) for t in V.legacy_magnitudes.values())]] = True
+    context, targets, valid = sample_masks(present, is_label, torch.ones(len(V)), generator=g, label_fraction=0.6,
+                                           droppable=droppable, drop_fraction=0.5)
+    asked = torch.zeros_like(present)
+    asked.scatter_(1, targets, valid)
+    all_labels = (asked & is_label).sum(1) == (present & is_label).sum(1)
+    label_mode = all_labels & ((present & is_label).sum(1) > 5)       # more labels than the game's 5 targets
+    assert targets.shape[1] > 5 and 0.4 < label_mode.float().mean() < 0.7
+    for i in torch.nonzero(label_mode).flatten().tolist():
+        assert not (asked[i] & ~is_label).any()                       # labels only, every one of them
+        assert not (context[i] & is_label).any() and context[i].sum() >= 5
+    for i in range(len(present)):                                      # the game's rules hold for every object
+        assert not (context[i] & asked[i]).any() and not (context[i] & ~present[i]).any()
+        if (asked[i] & is_label).any():
+            assert not (context[i] & is_label).any()
+    hidden = ~(context & droppable).any(1) & (present & droppable & ~asked).any(1)
+    assert 0.4 < hidden.float().mean() < 0.8                          # dropout on about half, plus chance
+    # switched off, the recipe replays the paper's game bit for bit
+    a = sample_masks(present, is_label, torch.ones(len(V)), generator=torch.Generator().manual_seed(3))
+    b = sample_masks(present, is_label, torch.ones(len(V)), generator=torch.Generator().manual_seed(3),
+                     label_fraction=0.0, droppable=droppable, drop_fraction=0.0)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
 def test_padding_is_never_attended(tiny):
     model, frame = tiny
     tokens = model.tokenizer.encode(frame.head(2))

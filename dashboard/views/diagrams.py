@@ -8,17 +8,26 @@ from dataclasses import dataclass, field
 import datashader as ds
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
+from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize, shade
 
 from ojala_core.constants import speagle14_log_sfr
 from ojala_core.diagnostics import BPT_CURVES, WHAN_CUTS, bpt_curve
 
+from ..state import SUBSET_COLOURS
+
 __all__ = ["DiagramView", "DIAGRAMS", "CLASS_COLOURS"]
 
 CLASS_COLOURS = {"GALAXY": "#1f77b4", "QSO": "#d62728", "STAR": "#ff7f0e"}
-TAP_RADIUS_PX = 12          # a click opens the nearest shown object only if it is this close on screen
+_SUBSET_KEY = {colour: colour for colour in SUBSET_COLOURS}     # kept subsets are drawn by their colour
+TAP_RADIUS_PX = 12          # a click opens (the pointer shows) the nearest shown object only if this close on screen
+# The hover tooltip of the object under the pointer (z is Z_QSO for QSOs, Z_GAL for galaxies, none for stars).
+HOVER_FIELDS = ("JPAS_ID", "CLASS", "P_CLASS", "Z_SHOWN", "MAG_i")
+HOVER_TOOLTIPS = [("ID", "@JPAS_ID"), ("class", "@CLASS"), ("P(class)", "@P_CLASS{0.000}"),
+                  ("z", "@Z_SHOWN{0.000}"), ("i", "@MAG_i{0.00}")]
 _CURVE_STYLE = {"Ke01": "solid", "Ka03": "dashed", "S06": "dotted"}
 
 
@@ -68,7 +77,8 @@ class shade_or_blank(datashade):
             return shade._process(self, agg, key)
         xs, ys = (agg.dimension_values(k, expanded=False) for k in range(2))
         blank = np.zeros((len(ys), len(xs)), dtype=np.uint8)
-        return hv.RGB((xs, ys, blank, blank, blank, blank), kdims=agg.kdims, vdims=hv.RGB.vdims[:])
+        # four channels: without the alpha one the blank image is opaque black
+        return hv.RGB((xs, ys, blank, blank, blank, blank), kdims=agg.kdims, vdims=[*hv.RGB.vdims, hv.Dimension("A")])
 
 
 @dataclass
@@ -100,7 +110,8 @@ class DiagramView(pn.viewable.Viewer):
     """One datashaded diagram of the shown objects over the filtered ones (grey).
 
     A box or lasso drag selects the objects inside (in this diagram's coordinates); a
-    click opens the nearest shown object within `TAP_RADIUS_PX` screen pixels.
+    click opens the nearest shown object within `TAP_RADIUS_PX` screen pixels, and the
+    pointer rings that object with a tooltip (ID, class, P(class), z, i).
     """
 
     colour_by = param.Selector(default="class", objects=["class", "density"])
@@ -151,11 +162,34 @@ class DiagramView(pn.viewable.Viewer):
             stream(source=fg).add_subscriber(callback)
         self._view = hv.streams.RangeXY(source=fg)          # what the plot shows, for click distances
         self._frame = hv.streams.PlotSize(source=fg)
+        kept = hv.DynamicMap(self._subset_points, streams=[hv.streams.Params(self.state, ["subsets", "filter_version"])])
+        kept = dynspread(shade_or_blank(kept, aggregator=ds.count_cat("SUBSET"), color_key=_SUBSET_KEY, min_alpha=200,
+                                        **ranges), threshold=0.8).opts(**opts, show_legend=False)
         marker = hv.DynamicMap(self._marker, streams=[hv.streams.Params(self.state, ["current_row"])])
-        plot = background.opts(**opts) * fg * marker
+        hover = hv.DynamicMap(self._hover_point, streams=[hv.streams.PointerXY(source=fg)])
+        plot = background.opts(**opts) * fg * kept * marker * hover
         if spec.overlay is not None:
             plot = plot * spec.overlay()
         return plot.opts(legend_position="bottom_right", show_legend=spec.name in ("BPT", "SFMS"))
+
+    def _subset_points(self, **_):
+        """The filtered objects of the kept subsets, each in its subset's colour (the last kept wins)."""
+        state = self.state
+        frame = state.frame
+        x, y = frame[self.spec.x].to_numpy(), frame[self.spec.y].to_numpy()
+        colour = np.full(len(frame), "", dtype=object)
+        for subset in state.subsets.values():
+            colour[subset["rows"]] = subset["colour"]
+        rows = np.flatnonzero((colour != "") & state.filter_mask & np.isfinite(x) & np.isfinite(y))
+        data = pd.DataFrame({self.spec.x: x[rows], self.spec.y: y[rows],
+                             "SUBSET": pd.Categorical(colour[rows], categories=list(SUBSET_COLOURS))})
+        points = hv.Points(data, kdims=[self.spec.x, self.spec.y], vdims=["SUBSET"])
+        if len(rows) == 0:         # no extent of its own: borrow the diagram's, or rasterize has none
+            finite = np.isfinite(x) & np.isfinite(y) & state.filter_mask
+            extent = {d: fixed or ((float(v[finite].min()), float(v[finite].max())) if finite.any() else (0.0, 1.0))
+                      for d, v, fixed in ((self.spec.x, x, self.spec.x_range), (self.spec.y, y, self.spec.y_range))}
+            points = points.redim.range(**extent)
+        return points
 
     def _marker(self, current_row):
         xy = []
@@ -163,7 +197,8 @@ class DiagramView(pn.viewable.Viewer):
             row = self.state.frame.iloc[current_row]
             if np.isfinite(row[self.spec.x]) and np.isfinite(row[self.spec.y]):
                 xy = [(row[self.spec.x], row[self.spec.y])]
-        return hv.Points(xy, [self.spec.x, self.spec.y]).opts(marker="x", size=16, color="magenta", line_width=3)
+        return hv.Points(xy, [self.spec.x, self.spec.y]).opts(marker="x", size=16, color="magenta", line_width=3,
+                                                              show_legend=False)
 
     def _xy(self):
         frame = self.state.frame
@@ -184,19 +219,43 @@ class DiagramView(pn.viewable.Viewer):
         self.state.select_region({"diagram": spec.name, "x": spec.x, "y": spec.y,
                                   "polygon": np.asarray(geometry, dtype=float).tolist()})
 
-    def _on_tap(self, x=None, y=None, **_):
+    def _nearest_shown(self, x, y) -> int | None:
+        """VAC row of the shown object nearest to (x, y) within `TAP_RADIUS_PX` on screen, else None."""
         if x is None or y is None:
-            return
+            return None
         xs, ys = self._xy()
         rows = np.flatnonzero(self.state.mask & np.isfinite(xs) & np.isfinite(ys))
         if len(rows) == 0:
-            return
+            return None
         (x0, x1), (y0, y1) = self._shown_ranges(xs[rows], ys[rows])
         width, height = self._frame.width or self.width - 90, self._frame.height or self.height - 80
         d2 = ((xs[rows] - x) / (x1 - x0) * width) ** 2 + ((ys[rows] - y) / (y1 - y0) * height) ** 2
         nearest = int(np.argmin(d2))
-        if d2[nearest] <= TAP_RADIUS_PX ** 2:       # a click on empty space opens nothing
-            self.state.current_row = int(rows[nearest])
+        return int(rows[nearest]) if d2[nearest] <= TAP_RADIUS_PX ** 2 else None
+
+    def _on_tap(self, x=None, y=None, **_):
+        row = self._nearest_shown(x, y)
+        if row is not None:                     # a click on empty space opens nothing
+            self.state.current_row = row
+
+    def _hover_point(self, x=None, y=None):
+        """The object under the pointer as one ringed point whose Bokeh hover shows its ID, class,
+        P(class), z and i: the datashaded layers hold no points in the browser, so the lookup is
+        done here, on the server, as the pointer moves."""
+        row = self._nearest_shown(x, y)
+        columns = [self.spec.x, self.spec.y, *HOVER_FIELDS]
+        data = {name: [] for name in columns}
+        if row is not None:
+            frame = self.state.frame
+            cls = str(frame["CLASS"].iloc[row])
+            values = {self.spec.x: frame[self.spec.x].iloc[row], self.spec.y: frame[self.spec.y].iloc[row],
+                      "JPAS_ID": str(frame["JPAS_ID"].iloc[row]), "CLASS": cls,
+                      "P_CLASS": float(frame[f"P_{cls}"].iloc[row]) if f"P_{cls}" in frame else np.nan,
+                      "Z_SHOWN": float(self.state.redshift[row]), "MAG_i": float(frame["MAG_i"].iloc[row])}
+            data = {name: [values[name]] for name in columns}
+        return hv.Points(data, kdims=[self.spec.x, self.spec.y], vdims=list(HOVER_FIELDS)).opts(
+            tools=[HoverTool(tooltips=HOVER_TOOLTIPS)], size=13, fill_alpha=0.0, line_color="black",
+            line_alpha=0.7, line_width=1.5, nonselection_alpha=1.0, selection_alpha=1.0, show_legend=False)
 
     def _shown_ranges(self, xs, ys):
         """(x0, x1), (y0, y1) on screen: the plot's own ranges, else the fixed or the data ranges."""

@@ -25,6 +25,9 @@ class TrainConfig:
     eval_every_steps : evaluation on test_synth / test_real
     eval_objects : objects of each test set used in periodic evaluation
     domain_adaptation : weighted-MMD alignment to jpas_unlabelled (False = the --no-da ablation)
+    label_fraction : share of objects per step asked every label they have, from observations only
+        (0 = the paper's game alone: up to 5 targets of any kind)
+    context_dropout : share of objects whose context loses MORPHTYPE and the Legacy/WISE magnitudes
     seed : int
     """
 
@@ -37,6 +40,8 @@ class TrainConfig:
     eval_every_steps: int = 1_000
     eval_objects: int = 4_000
     domain_adaptation: bool = True
+    label_fraction: float = 0.0
+    context_dropout: float = 0.0
     seed: int = 42
 
     @classmethod

@@ -47,6 +47,9 @@ class OjalaLightning(L.LightningModule):
                              persistent=False)
         self.spectype = vocab.index("SPECTYPE")
         self.morphtype = vocab.index("MORPHTYPE")
+        droppable = torch.zeros(len(vocab), dtype=torch.bool)
+        droppable[[vocab.index(t) for t in ["MORPHTYPE", *vocab.legacy_magnitudes.values()]]] = True
+        self.register_buffer("droppable", droppable, persistent=False)
         self.psi = ReweightingNetwork(model.config.d_model) if (config.domain_adaptation and real is not None) else None
         self._eval = {}
 
@@ -74,7 +77,9 @@ class OjalaLightning(L.LightningModule):
     def training_step(self, batch, batch_idx):
         values, errors, present = batch
         net = self.model.net
-        context, targets, valid = sample_masks(present, net.is_label, self.token_weights)
+        context, targets, valid = sample_masks(present, net.is_label, self.token_weights,
+                                               label_fraction=self.config.label_fraction,
+                                               droppable=self.droppable, drop_fraction=self.config.context_dropout)
         ids, v, e, ok = pack_tokens(context, values, errors)
         out = net(ids, v, e, ok, targets)
         losses = self.target_losses(out, targets, valid, values, errors)
@@ -86,8 +91,13 @@ class OjalaLightning(L.LightningModule):
             rv, re, rp = real.values.to(self.device), real.errors.to(self.device), real.present.to(self.device)
             rctx, _, _ = sample_masks(rp, net.is_label, self.token_weights)
             _, real_embedding = net.encode(*pack_tokens(rctx, rv, re))
+            # ψ sees the real embeddings; the MMD compares them with synthetic embeddings made from the
+            # same kind of context (observations only: real objects have no labels), not with ones
+            # whose context holds labels.
             weights = self.psi(real_embedding.float())
-            l_da, parts = domain_adaptation_loss(out["embedding"].float(), real_embedding.float(), weights)
+            observed_only = ~(context & net.is_label[None, :]).any(1)
+            synthetic = out["embedding"][observed_only] if observed_only.sum() >= 8 else out["embedding"]
+            l_da, parts = domain_adaptation_loss(synthetic.float(), real_embedding.float(), weights)
             total = total + l_da
             losses.update(da=l_da, mmd2=parts["mmd2"], ess=parts["ess_fraction"])
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=False)
