@@ -595,6 +595,18 @@ def test_similarity_gallery_is_sorted_by_distance(page):
     page.screenshot(path=str(ARTIFACTS / "09-similar.png"), full_page=True)
 
 
+def test_a_neighbour_card_opens_that_neighbour(page, vac):
+    _show_tab(page, "Similar")
+    page.wait_for_selector("#similarity-info[data-k='8']", timeout=30_000)
+    ids = page.locator("tr.neighbour").evaluate_all("rows => rows.map(r => r.dataset.jpasId)")
+    before = page.locator("#object-title").get_attribute("data-jpas-id")
+    target = next(i for i in ids if i != before)
+    page.get_by_role("button", name=f"open {target}", exact=True).click()
+    _wait_for(page, "#object-title", "data-jpas-id", lambda v: v == target)
+    row = int(np.flatnonzero(vac["JPAS_ID"].to_numpy() == target)[0])
+    _expect_object(page, vac, row)
+
+
 def test_catalogue_ids_with_html_show_as_text_and_run_nothing(page, vac):
     _show_tab(page, "Similar")
     page.locator(".tabulator-row").nth(0).wait_for()

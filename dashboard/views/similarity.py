@@ -17,7 +17,8 @@ __all__ = ["SimilarityView"]
 
 
 class SimilarityView(pn.viewable.Viewer, TabView):
-    """Neighbours of ``state.current_row``; 'Select these' makes them the selection."""
+    """Neighbours of ``state.current_row``; 'Select these' makes them the selection, each card's
+    'open' button opens that neighbour (and shows its own neighbours)."""
 
     k = param.Integer(default=8, bounds=(1, 50))
 
@@ -71,10 +72,14 @@ class SimilarityView(pn.viewable.Viewer, TabView):
         neighbours = s.store.tokens(self.rows)              # one read per partition for all k
         for j, (r, d) in enumerate(zip(self.rows, self.distances)):
             v = s.frame.iloc[r]
-            spectrum = JSpectrum(height=190, width=255, legend=False)   # 3 across the tab
+            spectrum = JSpectrum(height=170, width=255, legend=False)   # 3 across the tab
             spectrum.show(s.model, neighbours.iloc[[j]], title=f"{v['JPAS_ID']} {v['CLASS']} d={d:.3f}")
-            figures.append(spectrum.figure)
-        return pn.GridBox(*[pn.pane.Bokeh(f) for f in figures], ncols=3, css_classes=["similarity-gallery"])
+            # a button's label is text, never HTML: catalogue ids are safe in it
+            button = pn.widgets.Button(name=f"open {v['JPAS_ID']}", width=255, height=30,
+                                       css_classes=["open-neighbour"])
+            button.on_click(lambda _, row=int(r): setattr(s, "current_row", row))
+            figures.append(pn.Column(button, pn.pane.Bokeh(spectrum.figure), width=255))
+        return pn.GridBox(*figures, ncols=3, css_classes=["similarity-gallery"])
 
     def _select(self, *_):
         if len(self.rows):
