@@ -32,8 +32,8 @@ import pandas as pd
 
 from .metrics import outlier_fraction, sigma_nmad
 from .photometry import redshift_to_grid
-from .sky import qso as qso_model
 from .sky import generate
+from .sky import qso as qso_model
 from .sky.generate import NOMINAL_BANDS, _nominal_system, observe_objects
 from .sky.jpas_products import write_jpas_catalogue
 from .sky.jpas_system import JpasFootprint, JpasObservingSystem
@@ -43,6 +43,7 @@ __all__ = ["external_catalogue", "score_realism", "QSO_TEMPLATE_ARCHIVE", "SETS"
 
 SETS = ("GALAXY", "QSO", "STAR")
 SOURCES_ORDER = ("external", "sky")
+STELLAR_TRUTH = ("teff", "logg", "feh")              # Coelho grid parameters; upper case in the sky's truth
 QSO_TEMPLATE_ARCHIVE = "quasar_unred-0.18.tar.gz"        # put in .venv/share/ojala by `make venv`
 I_RANGE = {"GALAXY": (17.0, 22.0), "QSO": (18.0, 22.0), "STAR": (15.0, 22.5)}
 MAG_BINS = (12.0, 19.0, 20.0, 21.0, 22.5, 25.0)      # the last bin holds only the control's faint objects
@@ -107,7 +108,7 @@ def _objects(rng, n_per_set):
     pick = rng.integers(0, len(flambda), n_per_set)
     centres = _nominal_system().wavelength
     on_grid = np.exp([np.interp(centres, wave, np.log(np.clip(f, 1e-300, None))) for f in flambda[pick]])
-    labels = {f"TRUE_{k.upper()}": params[k].to_numpy()[pick] for k in ("teff", "logg", "feh")}
+    labels = {f"TRUE_{k.upper()}": params[k].to_numpy()[pick] for k in STELLAR_TRUTH}
     parts.append(({"SET": "STAR", "TEMPLATE": "Coelho14", "TRUE_Z": 0.0, "R_EFF_ARCSEC": 0.0, "POINT": True,
                    "QUENCHED": False, **labels}, on_grid))
     frames, fluxes = [], []
@@ -135,7 +136,7 @@ def _sky_objects(rng, n_per_set):
     z, flambda, truth, r_eff, point, quenched = generate._make_stars(rng, n_per_set, (15.0, 23.0))
     parts.append(({"SET": "STAR", "TEMPLATE": [f"sky {s}" for s in truth["STELLAR_STAGE"]], "TRUE_Z": 0.0,
                    "R_EFF_ARCSEC": r_eff, "POINT": point, "QUENCHED": quenched,
-                   **{f"TRUE_{k}": truth[k] for k in ("TEFF", "LOGG", "FEH")}}, flambda))
+                   **{f"TRUE_{k.upper()}": truth[k.upper()] for k in STELLAR_TRUTH}}, flambda))
     frames = []
     for columns, flux in parts:
         n = len(flux)
@@ -172,7 +173,8 @@ def external_catalogue(out_dir, n_per_set=400, seed=7) -> Path:
     jp["JPAS_ID"] = [f"{t}-{i + 1}" for t, i in zip(jp["TILE_ID"], jp["OBJECT_ID"])]
     jp["GIVEN_MORPHTYPE"] = jp["MORPHTYPE"]
     keep = [c for c in jp.columns if c.startswith("TRUE_") or c in {
-        "JPAS_ID", "SOURCE", "SET", "TEMPLATE", "MAG_I_TRUE", "HAS_MORPHTYPE", "GIVEN_MORPHTYPE", "EBV", "MAG_SYN_iSDSS"}]
+        "JPAS_ID", "SOURCE", "SET", "TEMPLATE", "MAG_I_TRUE", "HAS_MORPHTYPE", "GIVEN_MORPHTYPE", "EBV",
+        "MAG_SYN_iSDSS"}]
     jp[keep].to_parquet(out_dir / "external-truth.parquet")
     return path
 
@@ -229,7 +231,8 @@ def run_realism(model_dir, out_dir, n_per_set=400, seed=7) -> pd.DataFrame:
 SOURCES = {"GALAXY": "Brown et al. 2014 atlas (129 observed galaxies; frankenz 0.1.5), z 0.005-1",
            "QSO": "Glikman et al. 2006 composite (quasar_unred 0.18), SMC E(B-V) ~ Exp(0.03), z 0.3-3.5",
            "STAR": "Coelho 2014 model atmospheres (SEDFit 0.6.1), 3,000-26,000 K",
-           "sky": "control: the sky's own generators (BGS + FAINT galaxies, QSOs, stars to r 23) at their own magnitudes"}
+           "sky": "control: the sky's own generators (BGS + FAINT galaxies, QSOs, stars to r 23) at their own "
+                  "magnitudes"}
 
 
 def _markdown(table: pd.DataFrame, model_dir) -> str:

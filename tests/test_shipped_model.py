@@ -41,8 +41,6 @@ def test_shipped_model_scores_a_sky_it_never_saw(shipped, tiny_mocks, tiny_sky):
     assert np.isfinite(scores["HALPHA_6562_EW"]["sigma_nmad"])
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped weights predate the sky's new kinds of objects (F1 0.855 "
-                                       "measured 2026-12-03); retraining them on the new sky is the model issue")
 def test_shipped_model_classifies_every_kind_of_the_new_sky(shipped, tiny_mocks):
     scores = evaluate_table(shipped, pd.read_parquet(tiny_mocks[0] / "test_real.parquet"))
     assert scores["weighted_f1"] > 0.9

@@ -162,7 +162,8 @@ class DiagramView(pn.viewable.Viewer):
             stream(source=fg).add_subscriber(callback)
         self._view = hv.streams.RangeXY(source=fg)          # what the plot shows, for click distances
         self._frame = hv.streams.PlotSize(source=fg)
-        kept = hv.DynamicMap(self._subset_points, streams=[hv.streams.Params(self.state, ["subsets", "filter_version"])])
+        kept = hv.DynamicMap(self._subset_points,
+                             streams=[hv.streams.Params(self.state, ["subsets", "filter_version"])])
         kept = dynspread(shade_or_blank(kept, aggregator=ds.count_cat("SUBSET"), color_key=_SUBSET_KEY, min_alpha=200,
                                         **ranges), threshold=0.8).opts(**opts, show_legend=False)
         marker = hv.DynamicMap(self._marker, streams=[hv.streams.Params(self.state, ["current_row"])])

@@ -222,7 +222,7 @@ class CatalogueLayout:
 
     def _fix_units(self, flat):
         """Each band's value and error reading, from declarations or the first chunk's values."""
-        readings, inferred = {}, {}
+        readings, inferred, unmeasured = {}, {}, []
         filters = JPAS_CATALOGUE_BANDS if self.kind == "flat" else self.table
         for f in filters:
             col = f"{self.prefix}_{f}"
@@ -234,6 +234,9 @@ class CatalogueLayout:
             pivot = _pivot(f)
             if value is None:
                 if pivot is None:
+                    continue
+                if not np.isfinite(np.asarray(flat[col], dtype=float)).any():
+                    unmeasured.append((f, col, pivot))     # takes the unit the other bands show, below
                     continue
                 value = infer_flux_unit(flat[col], pivot, where)
                 inferred[col] = value.kind
@@ -261,6 +264,15 @@ class CatalogueLayout:
             sample = {k: next(c for c, v in inferred.items() if v == k) for k in kinds}
             raise InputError(f"{self.path}: the unit-less columns read as different units "
                              f"({', '.join(f'{c} as {k}' for k, c in sample.items())}); declare the units")
+        if unmeasured:
+            # A band without any measurement in the first rows (a filter these objects were not
+            # observed in) reads as the other unit-less bands do; alone, it cannot be told.
+            if not inferred:
+                f, col, _ = unmeasured[0]
+                raise InputError(f"{self.path}: column '{col}': no finite values to tell the units from")
+            value, error, _ = next(readings[f] for f in readings if f"{self.prefix}_{f}" in inferred)
+            for f, col, pivot in unmeasured:
+                readings[f] = (value, error, pivot)
         return readings
 
     def canonical(self, raw, offset=0) -> pd.DataFrame:

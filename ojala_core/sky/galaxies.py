@@ -199,7 +199,8 @@ def sample_galaxy_population(rng, n, sample="BGS", z=None):
     r_eff = 10 ** (log_re - 0.3 * np.log10(1 + z) + rng.normal(0.0, 0.15, n))
     return {
         "Z": z, "LOGM_TARGET": log_m, "LOGSFR_TARGET": log_sfr, "QUENCHED": quenched,
-        "SFH_FAMILY": family, "AGE_OLD": age_old, "TAU": tau, **young, "METALLICITY": 10 ** log_z, "LOGU": log_u, "AV": av,
+        "SFH_FAMILY": family, "AGE_OLD": age_old, "TAU": tau, **young, "METALLICITY": 10 ** log_z,
+        "LOGU": log_u, "AV": av,
         "AGN_TYPE": agn_type, "AGN_X": agn_x, "AGN_Y": agn_y, "AGN_EW_HA": agn_ew,
         "R_EFF_KPC": r_eff, "MAG_R_TARGET": mag_r,
     }

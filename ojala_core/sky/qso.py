@@ -145,9 +145,14 @@ def sample_qso_population(rng, n, mag_range=(17.0, 22.5)):
         "EW_SCALE": 10.0 ** rng.normal(0.0, 0.2, size=n),
         "FEII_STRENGTH": 10.0 ** rng.normal(0.0, 0.35, size=n),
         "EBV_SMC": np.where(rng.random(n) < 0.08, rng.exponential(0.15, size=n), rng.exponential(0.03, size=n)),
-        "HOST_FRACTION_R": np.where(redshift < QSO_HOST_MAX_Z, 1.0 / (1.0 + np.exp(
-            -(np.log(host_fraction_median(redshift) / (1 - host_fraction_median(redshift))) + rng.normal(0, 1, n)))), 0.0),
+        "HOST_FRACTION_R": np.where(redshift < QSO_HOST_MAX_Z, _logit_normal(rng, host_fraction_median(redshift)), 0.0),
     }
+
+
+def _logit_normal(rng, median, sigma=1.0):
+    """Fractions in (0, 1) whose logit is normal around logit(`median`) with `sigma`."""
+    logit = np.log(median / (1 - median)) + rng.normal(0.0, sigma, np.shape(median))
+    return 1.0 / (1.0 + np.exp(-logit))
 
 
 def host_fraction_median(z):
