@@ -25,6 +25,7 @@ SELECTION_MODES = {"replace": "new", "add": "OR", "intersect": "AND", "subtract"
 # Colours of the kept subsets, in the order they are kept (none is a class colour).
 SUBSET_COLOURS = ("#2ca02c", "#9467bd", "#17becf", "#e377c2", "#8c564b", "#bcbd22", "#7f7f7f", "#000000")
 UNDO_DEPTH = 50
+URL_MAX_IDS = 200                   # a kept subset without a region travels in the URL as ids up to this many
 
 
 def _combine(current: np.ndarray, new: np.ndarray, mode: str) -> np.ndarray:
@@ -79,6 +80,7 @@ class ExplorerState(param.Parameterized):
                                     doc="how a new selection meets the current one")
     subsets = param.Dict({}, doc="kept subsets: name → {label, region (or None), rows, colour}")
     can_undo = param.Boolean(False, doc="there is a previous selection to go back to")
+    subsets_text = param.String("", doc="the kept subsets as JSON (kept in the page URL; '' for none)")
     version = param.Integer(0, doc="bumps when the shown set (filters ∧ selection) changes")
     filter_version = param.Integer(0, doc="bumps when the filters change")
 
@@ -111,6 +113,8 @@ class ExplorerState(param.Parameterized):
         self.param.watch(self._on_current_row, ["current_row"])
         self.param.watch(self._on_open_id, ["open_id"])
         self.param.watch(self._on_region, ["region"])
+        self.param.watch(self._on_subsets, ["subsets"])
+        self.param.watch(self._on_subsets_text, ["subsets_text"])
 
     @property
     def frame(self):
@@ -324,6 +328,35 @@ class ExplorerState(param.Parameterized):
             self.select_region(json.loads(event.new), mode="replace")
         except (ValueError, KeyError, TypeError) as error:
             self.selection_label = f"region in the link not applied: {error}"
+
+    def _on_subsets(self, event):
+        """Kept subsets as text: [name, label, region] each, or [name, label, null, ids] for an id set
+        (up to `URL_MAX_IDS`; a larger one without a definition stays out of the URL)."""
+        items = []
+        for name, subset in event.new.items():
+            if subset["region"] is not None:
+                items.append([name, subset["label"], subset["region"]])
+            elif len(subset["rows"]) <= URL_MAX_IDS:
+                ids = self.frame["JPAS_ID"].to_numpy()[subset["rows"]].astype(str).tolist()
+                items.append([name, subset["label"], None, ids])
+        text = json.dumps(items, separators=(",", ":")) if items else ""
+        if text != self.subsets_text:
+            self._subsets_echo = text
+            self.subsets_text = text
+
+    def _on_subsets_text(self, event):
+        if event.new == getattr(self, "_subsets_echo", None):
+            return                             # written here, not by the URL
+        kept = {}
+        for item in json.loads(event.new) if event.new else []:
+            name, label, region = item[0], item[1], item[2]
+            if region is not None:
+                rows = self.region_rows(region)
+            else:
+                rows = np.flatnonzero(self.frame["JPAS_ID"].isin({str(i) for i in item[3]}).to_numpy())
+            colour = SUBSET_COLOURS[len(kept) % len(SUBSET_COLOURS)]
+            kept[str(name)] = {"label": str(label), "region": region, "rows": rows, "colour": colour}
+        self.subsets = kept
 
     def _on_current_row(self, event):
         jpas_id = "" if event.new is None else str(self.frame["JPAS_ID"].iat[event.new])

@@ -1,4 +1,4 @@
-"""The explorer's page state in its URL: filters, selection region, open object and tab, so that a
+"""The explorer's page state in its URL: filters, selection region, kept subsets, open object and tab, so that a
 reload or a shared link restores the page.
 
 Our own plain-text codec (not `Location.sync`: Panel decodes any JSON-looking query value and
@@ -30,6 +30,7 @@ CODECS = {
     "z": ("z_range", _range_text, _pair),
     "where": ("expression", str, str),
     "region": ("region", str, str),
+    "subsets": ("subsets_text", str, str),
     "object": ("open_id", str, str),
 }
 
@@ -43,7 +44,7 @@ def restore(state, tabs, query: dict[str, str]) -> list[str]:
             continue
         try:
             setattr(state, name, parse(query[key]))
-        except (ValueError, TypeError) as error:         # e.g. a class this VAC lacks, a range off its bounds
+        except (ValueError, TypeError, KeyError, IndexError) as error:   # e.g. a class this VAC lacks
             problems.append(f"{key}={query[key]!r} not applied: {error}")
     if "tab" in query:
         try:

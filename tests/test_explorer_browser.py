@@ -353,7 +353,8 @@ def _expect_object(page, vac, row, previous_points=None):
     n_bands = int(_wait_for(page, "#object-title", "data-bands", lambda v: True))
     deadline = time.time() + 30
     while (points := page.evaluate(_JSPECTRUM_POINTS)) is None or len(points) != n_bands or points == previous_points:
-        assert time.time() < deadline, "the J-spectrum in the browser did not change to the clicked object"
+        assert time.time() < deadline, (f"the J-spectrum in the browser did not change to the clicked object (row "
+                                        f"{row}, {None if points is None else len(points)} points, {n_bands} bands)")
         page.wait_for_timeout(200)
     assert n_bands >= 40
     cls = str(vac["CLASS"].iat[row])
@@ -471,8 +472,10 @@ def test_subsets_combine_by_or_and_not_undo_and_show_in_their_colour_in_every_di
     kept = page.locator("#subset-legend li[data-subset='S1']")
     kept.wait_for(timeout=30_000)
     assert kept.get_attribute("data-n") == str(int(in_a.sum()))
+    page.wait_for_timeout(1500)                   # every diagram has redrawn its kept-subset layer
     colour = kept.get_attribute("data-colour")
     page.get_by_role("button", name="OR", exact=True).click()
+    page.wait_for_timeout(800)                    # the mode reaches the server before the next drag
     _drag(page, *_to_screen(g, 0.2, 1.3), *_to_screen(g, 0.9, -1.3))            # the AGN side, disjoint from A
     label = _wait_for(page, "#selection", "data-label", lambda v: " OR (BPT box" in v)
     b = _region(page)["combine"][1][1]
@@ -482,12 +485,14 @@ def test_subsets_combine_by_or_and_not_undo_and_show_in_their_colour_in_every_di
     page.get_by_role("button", name="Undo selection").click()
     _wait_for(page, "#selection", "data-n", lambda v: v == str(int(in_a.sum())))
     page.get_by_role("button", name="AND NOT", exact=True).click()
+    page.wait_for_timeout(800)                    # the mode reaches the server before the next drag
     _drag(page, *_to_screen(g, -0.5, 0.5), *_to_screen(g, 0.5, -0.2))
     _wait_for(page, "#selection", "data-label", lambda v: " AND NOT (BPT box" in v)
     in_c = _in_region(vac, _region(page)["combine"][1][1])
     assert 0 < (in_a & in_c).sum() < in_a.sum()
     _wait_for(page, "#table-count", "data-rows", lambda v: v == str(int((in_a & ~in_c).sum())))
     page.get_by_role("button", name="new", exact=True).click()
+    page.wait_for_timeout(800)                    # the mode reaches the server before the next drag
     _clear(page)
     rgb = tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
     for diagram in ("BPT", "WHAN", "SFMS", "CMD"):                # the kept subset, in its colour, everywhere
@@ -518,7 +523,10 @@ def test_matched_object_shows_its_desi_class(page, vac):
 def test_click_a_point_opens_that_object_then_another(page, vac, diagram):
     _show_tab(page, "Embedding map" if diagram == "UMAP" else "Diagrams")
     points = page.evaluate(_JSPECTRUM_POINTS)
-    for row, x, y in _isolated_points(page, vac, diagram):
+    open_id = page.locator("#object-title").get_attribute("data-jpas-id")
+    # two objects other than the one already open (a click on it changes nothing, rightly)
+    targets = [t for t in _isolated_points(page, vac, diagram, k=3) if vac["JPAS_ID"].iat[t[0]] != open_id][:2]
+    for row, x, y in targets:
         page.mouse.click(x, y)
         points = _expect_object(page, vac, row, points)
     page.screenshot(path=str(ARTIFACTS / f"06-click-{diagram}.png"))
@@ -833,6 +841,8 @@ def test_the_page_url_restores_filters_selection_object_and_tab(browser, server,
         _drag(page, *_to_screen(g, -0.9, 0.9), *_to_screen(g, 0.1, -0.6))
         _wait_for(page, "#selection", "data-label", lambda v: v.startswith("BPT box"))
         kept = _in_region(vac, _region(page)) & (vac["MAG_i"] < 21)
+        page.get_by_role("button", name="Keep as subset").click()             # a kept subset travels too
+        page.locator("#subset-legend li[data-subset='S1']").wait_for(timeout=30_000)
         page.get_by_placeholder("e.g. Z_GAL > 0.5 and P_QSO < 0.1").fill("MAG_i < 21")
         page.get_by_role("button", name="Apply filter").click()
         _wait_for(page, "#table-count", "data-rows", lambda v: int(v) == int(kept.sum()))
@@ -843,7 +853,7 @@ def test_the_page_url_restores_filters_selection_object_and_tab(browser, server,
         _expect_object(page, vac, row)
         _show_tab(page, "Similar")
         deadline = time.time() + 20
-        while not all(f"{key}=" in page.url for key in ("region", "where", "object", "tab")):
+        while not all(f"{key}=" in page.url for key in ("region", "subsets", "where", "object", "tab")):
             assert time.time() < deadline, f"the URL does not hold the page state: {page.url}"
             page.wait_for_timeout(200)
         url = page.url
@@ -856,6 +866,9 @@ def test_the_page_url_restores_filters_selection_object_and_tab(browser, server,
         assert page.locator(".bk-tab.bk-active").first.inner_text() == "Similar"
         assert page.get_by_placeholder("e.g. Z_GAL > 0.5 and P_QSO < 0.1").input_value() == "MAG_i < 21"
         assert page.locator("#selection").get_attribute("data-label").startswith("BPT box")
+        restored = page.locator("#subset-legend li[data-subset='S1']")
+        restored.wait_for(timeout=30_000)
+        assert restored.get_attribute("data-n") == str(int(_in_region(vac, _region(page)).sum()))
         page.screenshot(path=str(ARTIFACTS / "14-restored-from-url.png"), full_page=True)
         assert page.console_errors == [] and page.external == []
     finally:

@@ -169,3 +169,22 @@ def test_kept_subsets_get_their_own_names_and_colours_and_recall_into_the_select
     state.clear_selection()
     with pytest.raises(ValueError, match="nothing selected"):
         state.keep_subset()
+
+
+def test_kept_subsets_travel_as_text_and_come_back_with_their_rows(state, tiny_vac):
+    state.selection_mode = "replace"
+    state.select_region(BOX)
+    state.keep_subset("box")
+    state.select_ids(state.frame["JPAS_ID"].iloc[:5], "five")
+    state.keep_subset()
+    text = state.subsets_text
+    other = ExplorerState(VacStore(tiny_vac), model=None)
+    other.subsets_text = text                                       # what the page URL restores
+    assert list(other.subsets) == ["box", "S1"]
+    for name in other.subsets:
+        assert other.subsets[name]["rows"].tolist() == state.subsets[name]["rows"].tolist()
+        assert other.subsets[name]["label"] == state.subsets[name]["label"]
+    for name in list(state.subsets):
+        state.drop_subset(name)
+    assert state.subsets_text == ""
+    state.clear_selection()
