@@ -18,6 +18,8 @@ noisy, 0.106 in Test-Real; the rest of the gap is open).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["RealErrorModel", "spectral_shape_embedding", "MAG_BIN_WIDTH"]
@@ -82,7 +84,9 @@ class RealErrorModel:
         if rng is not None:             # the query as noisy as the real objects it is matched with
             for b in np.unique(bins):
                 rows = np.flatnonzero(bins == b)
-                typical = np.nanmedian(self.ratio_err[self._members[b]], axis=0)
+                with warnings.catch_warnings():       # a band none of the bin's objects has: no noise
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    typical = np.nanmedian(self.ratio_err[self._members[b]], axis=0)
                 ratio[rows] += np.nan_to_num(typical) * rng.standard_normal((len(rows), ratio.shape[1]))
         embedding = spectral_shape_embedding(ratio, self.wavelength)
         out = np.empty(len(bins), dtype=np.int64)
