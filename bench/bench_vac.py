@@ -89,9 +89,10 @@ import numpy as np
 from ojala_core.io.jpas import iter_jpas_catalogue
 from ojala_core.tokens import catalogue_tokens
 from ojala_core.model.inference import predict
+from ojala_core.io.files import weights_digest
 from ojala_core.model.pretrained import Ojala
 from ojala_core.vac.produce import vac_targets
-from ojala_core.vac.reference import EmbeddingReference, weights_digest
+from ojala_core.vac.reference import EmbeddingReference
 model = Ojala.from_pretrained({args.model!r})
 _, phot = next(iter_jpas_catalogue({catalogue!r}, chunk_rows={args.baseline_rows}))
 tokens = catalogue_tokens(phot)

@@ -88,6 +88,29 @@ def _cmd_evaluate(args):
     print(text)
 
 
+def _coverage_pair(entry: dict) -> str:
+    if entry.get("within_1sigma") is None:
+        return "–"
+    return f"{entry['within_1sigma']:.3f}/{entry['within_2sigma']:.3f}"
+
+
+def _cmd_calibrate(args):
+    from .evaluation import calibrate_model
+
+    result = calibrate_model(args.model, args.mocks, mag_limit=args.mag_limit)
+    print(f"calibration of {args.model} fitted on Test-Synth (i < {args.mag_limit:g}) -> "
+          f"{Path(args.model) / 'calibration.json'}")
+    print(f"{'target':<12} {'σ scale':>8}  {'Test-Synth ±1σ/±2σ':>20}  {'Test-Real ±1σ/±2σ (raw → calibrated)':>38}")
+    for name, scale in result["sigma_scale"].items():
+        synth, real = result["test_synth"]["regression"][name], result["test_real"]["regression"][name]
+        change = f"{_coverage_pair(real.get('raw', real))} → {_coverage_pair(real)}"
+        print(f"{name:<12} {scale:>8.3f}  {_coverage_pair(synth):>20}  {change:>38}")
+    for name, temperature in result["temperature"].items():
+        real = result["test_real"]["classification"][name]
+        raw = real.get("raw", real)
+        print(f"{name}: temperature {temperature:.3f}; Test-Real ECE {raw['ece']:.4f} → {real['ece']:.4f}")
+
+
 def _cmd_vac(args):
     from .vac.produce import produce_vac
 
@@ -99,7 +122,8 @@ def _cmd_vac(args):
     print(f"VAC in {args.out}: {s['rows']} rows in {len(manifest['partitions'])} partitions, "
           f"{s['predicted']} predicted; "
           f"flagged: duplicate id {s['duplicate_id']}, no photometry {s['no_photometry']}, < 50 bands "
-          f"{s['few_bands']}, no iSDSS {s['no_isdss']}, bad RA/DEC {s['bad_coordinates']}; "
+          f"{s['few_bands']}, no iSDSS {s['no_isdss']}, bad RA/DEC {s['bad_coordinates']}, outside the training set "
+          f"{s['outside_training'] if manifest['outside_training'] else '(no reference set)'}; "
           f"{s['masked_band_values']} non-detected band values masked; {manifest['seconds']:.0f} s")
     if manifest["reused_partitions"]:
         print(f"resumed: reused {len(manifest['reused_partitions'])} finished partitions made from the same "
@@ -199,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", metavar="COMMAND",
                    help="also write MODEL/MODEL_CARD.md, quoting COMMAND as the training command")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("calibrate", help="post-hoc calibration of a model's 1σ errors and class probabilities, "
+                                         "fitted on Test-Synth (MODEL/calibration.json), scored on Test-Real")
+    p.add_argument("--model", required=True, help="model folder; calibration.json goes in it")
+    p.add_argument("--mocks", required=True, help="mocks folder with test_synth and test_real")
+    p.add_argument("--mag-limit", type=float, default=21.0, help="fit and score objects with MAG_i below this")
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("vac", help="value-added catalogue of a J-PAS catalogue (partitioned Parquet + embeddings)")
     p.add_argument("--model", required=True, help="model folder (e.g. models/ojala-small)")

@@ -247,3 +247,20 @@ def test_catalogue_sentinel_magnitudes_are_missing_tokens(tiny):
     sentinel = frame.head(3).assign(MAG_R=[99.0, -99.0, 20.0])
     tokens = model.tokenizer.encode(sentinel)
     assert tokens.present[:, V.index("MAG_R")].tolist() == [False, False, True]
+
+
+def test_mmd_takes_only_synthetic_objects_whose_context_holds_no_label(monkeypatch):
+    from ojala_core.train import module
+
+    is_label = torch.tensor([t.is_label for t in V.tokens])
+    g = torch.Generator().manual_seed(2)
+    present = torch.rand((300, len(V)), generator=g) < 0.7
+    context, _, _ = sample_masks(present, is_label, torch.ones(len(V)), generator=g, label_fraction=0.5)
+    rows = module.observed_only_rows(context, is_label)
+    assert 0 < len(rows) < len(context)
+    assert not (context[rows] & is_label).any()                        # none of the MMD's contexts has a label
+    others = torch.ones(len(context), dtype=torch.bool)
+    others[rows] = False
+    assert (context[others] & is_label).any(1).all()                   # every row left out has one
+    labelled = context | is_label[None, :]
+    assert module.observed_only_rows(labelled, is_label) is None       # all labelled: no DA term at all

@@ -9,7 +9,7 @@ from ojala_core.model.config import MODEL_PRESETS
 from ojala_core.model.pretrained import Ojala
 from ojala_core.model.tokenizer import Normalisation
 from ojala_core.vac.embedding_map import fit_map_sample, place_on_map
-from ojala_core.vac.produce import produce_vac
+from ojala_core.vac.produce import QUALITY_FLAGS, produce_vac
 from ojala_core.vac.reference import EmbeddingReference
 from ojala_core.vac.similarity import EmbeddingIndex, make_index, recall_at_k
 from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
@@ -112,6 +112,29 @@ def test_outlier_score_is_measured_against_the_models_reference_set(model_with_r
     coords = np.load(model_with_reference / "reference" / "umap.npy")
     inside = vac[["UMAP_X", "UMAP_Y"]].dropna()
     assert (inside.min() >= coords.min(axis=0) - 1e-4).all() and (inside.max() <= coords.max(axis=0) + 1e-4).all()
+    # bit 32: above the 99 % quantile of the reference objects' own scores (each against the other 299)
+    own = np.sort(np.sqrt(((reference[:, None, :] - reference[None, :, :]) ** 2).sum(-1)), axis=1)[:, 10]
+    threshold = manifest["outside_training"]["threshold"]
+    assert threshold == pytest.approx(np.quantile(own, 0.99), rel=1e-4)
+    flagged = (vac["QUALITY_FLAG"].to_numpy() & QUALITY_FLAGS["OUTSIDE_TRAINING"]) > 0
+    assert np.array_equal(flagged, vac["OUTLIER_SCORE"].to_numpy() > threshold)
+    assert manifest["summary"]["outside_training"] == manifest["outside_training"]["objects"] == flagged.sum()
+    assert flagged.mean() < 0.2                                       # the sky's own objects are mostly inside
+
+
+def test_a_catalogue_of_unphysical_seds_flags_itself_against_the_reference(model_with_reference, split_catalogue,
+                                                                           tmp_path):
+    cat = pd.read_parquet(split_catalogue / "jpas.parquet").iloc[:300].reset_index(drop=True)
+    bands = [c for c in cat.columns if c.startswith("APER_COR_3_0_J") and not c.endswith("_ERR")]
+    rng = np.random.default_rng(0)
+    flux = cat[bands].to_numpy(float)
+    cat[bands] = flux[np.arange(len(cat))[:, None], np.argsort(rng.uniform(size=flux.shape), axis=1)] * \
+        rng.uniform(0.2, 5.0, size=flux.shape)                      # bands shuffled and scaled: no SED is like it
+    cat.to_parquet(tmp_path / "odd.parquet")
+    manifest = produce_vac(model_with_reference, tmp_path / "odd.parquet", tmp_path / "vac")
+    vac = _vac(tmp_path / "vac", manifest)
+    flagged = (vac["QUALITY_FLAG"].to_numpy() & QUALITY_FLAGS["OUTSIDE_TRAINING"]) > 0
+    assert flagged.mean() > 0.5, flagged.mean()     # a VAC-relative score could not say this: they are all alike
 
 
 def test_same_seed_gives_byte_identical_vac_without_a_reference_set(tiny_mocks, split_catalogue, tmp_path):
@@ -121,6 +144,7 @@ def test_same_seed_gives_byte_identical_vac_without_a_reference_set(tiny_mocks, 
     first = produce_vac(model, split_catalogue / "jpas.parquet", tmp_path / "a", chunk_rows=400, umap_fit_rows=500)
     again = produce_vac(model, split_catalogue / "jpas.parquet", tmp_path / "b", chunk_rows=400, umap_fit_rows=500)
     assert first["reference"] is None and "VAC itself" in first["outlier_score"]
+    assert first["outside_training"] is None and first["summary"]["outside_training"] == 0
     assert (tmp_path / "a" / "map" / "umap.npy").exists()
     for p, q in zip(first["partitions"], again["partitions"]):
         assert (tmp_path / "a" / p["path"]).read_bytes() == (tmp_path / "b" / q["path"]).read_bytes()

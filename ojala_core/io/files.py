@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_path", "write_fits_table", "write_fits_tables", "write_parquet", "write_json", "count_rows",
-           "remove_stale_partials", "file_identity", "files_sha256", "check_output_folder"]
+           "remove_stale_partials", "file_identity", "files_sha256", "weights_digest",
+           "check_output_folder"]
 
 _PARTIAL_SUFFIX = ".partial"
 
@@ -141,6 +142,11 @@ def files_sha256(paths) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def weights_digest(model_dir) -> str:
+    """SHA-256 of a model folder's ``model.safetensors``: a reference set or a calibration is made for it."""
+    return files_sha256([Path(model_dir) / "model.safetensors"])
 
 
 def check_output_folder(path, option="--out"):

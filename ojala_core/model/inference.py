@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..calibration import tempered
 from ..vocabulary import CLASS
 from .packing import pack_tokens
 from .pretrained import Ojala
@@ -19,7 +20,8 @@ __all__ = ["predict"]
 
 @torch.no_grad()
 def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = None,
-            context: Iterable[str] | None = None, batch_size: int = 256, embeddings: bool = True):
+            context: Iterable[str] | None = None, batch_size: int = 256, embeddings: bool = True,
+            calibrated: bool = True):
     """Predict `targets` for every row of `table`.
 
     Parameters
@@ -32,6 +34,8 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
     context : token names the model may see; default every non-label token present
         (requested tokens are always hidden from the context).
     batch_size : int
+    calibrated : apply the model's post-hoc calibration (``MODEL/calibration.json``: a σ scale per
+        regression target, a softmax temperature per class token) when it has one
 
     Returns
     -------
@@ -86,16 +90,21 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
             mu, sigma = model.heads[name].physical(embedding)
             head_out[name][idx], head_out[f"{name}_ERR"][idx] = mu.numpy(), sigma.numpy()
     out = {"N_CONTEXT": n_context}
+    calibration = model.calibration if calibrated else None
     for j, name in enumerate(token_targets):
         token = vocab[name]
         if token.kind == CLASS:
             p = probs[:, j, :len(token.categories)]
+            if calibration is not None and name in calibration.temperature:
+                p = tempered(p, calibration.temperature[name])
             for k, cat in enumerate(token.categories):
                 out[f"P_{name}_{cat}"] = p[:, k]
             best = np.where(np.isfinite(p).all(1), np.nanargmax(np.nan_to_num(p, nan=-1), axis=1), -1)
             out[name] = np.where(best >= 0, np.array(token.categories, dtype=object)[best], None)
         else:
             value, sigma = model.tokenizer.decode(vocab.index(name), means[:, j], logvars[:, j])
+            if calibration is not None:
+                sigma = sigma * calibration.sigma_scale.get(name, 1.0)
             out[name], out[f"{name}_ERR"] = value, sigma
     out.update(head_out)
     return pd.DataFrame(out, index=table.index), (emb if embeddings else None)

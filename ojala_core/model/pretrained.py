@@ -81,6 +81,7 @@ class Ojala(nn.Module):
         self.net = OjalaTransformer(config, TokenStatics.from_vocabulary(vocabulary))
         self.heads = nn.ModuleDict()
         self.info: dict = {}
+        self.calibration = None     # a `calibration.Calibration` once loaded from MODEL/calibration.json
 
     @property
     def normalisation(self) -> Normalisation:
@@ -162,6 +163,12 @@ class Ojala(nn.Module):
                              f"({len(vocabulary)} tokens) in config.json ({detail[:300]}) — use the config.json "
                              "saved with these weights") from None
         _check_checksum(path, config, state, vocabulary)
+        from ..calibration import Calibration
+
+        try:
+            model.calibration = Calibration.load(path)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         return model.eval()
 
 

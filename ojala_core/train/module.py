@@ -22,9 +22,19 @@ from .config import TrainConfig
 from .losses import ReweightingNetwork, domain_adaptation_loss, gaussian_nll
 from .masking import sample_masks
 
-__all__ = ["OjalaLightning", "EVAL_SPLITS"]
+__all__ = ["OjalaLightning", "EVAL_SPLITS", "observed_only_rows", "MMD_MIN_OBJECTS"]
 
 EVAL_SPLITS = ("test_synth", "test_real")
+MMD_MIN_OBJECTS = 8       # fewer label-free synthetic contexts in a batch: the step has no DA term
+
+
+def observed_only_rows(context: torch.Tensor, is_label: torch.Tensor, minimum: int = MMD_MIN_OBJECTS):
+    """Rows of a batch whose context holds no label (the only kind a real object can have), or None if too few.
+
+    context : (B, T) bool, the tokens each synthetic object shows; is_label : (T,) bool.
+    """
+    rows = torch.nonzero(~(context & is_label[None, :]).any(1)).squeeze(1)
+    return rows if len(rows) >= minimum else None
 
 
 class OjalaLightning(L.LightningModule):
@@ -95,9 +105,12 @@ class OjalaLightning(L.LightningModule):
             # same kind of context (observations only: real objects have no labels), not with ones
             # whose context holds labels.
             weights = self.psi(real_embedding.float())
-            observed_only = ~(context & net.is_label[None, :]).any(1)
-            synthetic = out["embedding"][observed_only] if observed_only.sum() >= 8 else out["embedding"]
-            l_da, parts = domain_adaptation_loss(synthetic.float(), real_embedding.float(), weights)
+            rows = observed_only_rows(context, net.is_label)
+            if rows is None:       # too few label-free contexts in this batch: no DA term (ψ kept in the graph)
+                none = weights.new_zeros(())
+                l_da, parts = 0.0 * weights.sum(), {"mmd2": none, "ess_fraction": none}
+            else:
+                l_da, parts = domain_adaptation_loss(out["embedding"][rows].float(), real_embedding.float(), weights)
             total = total + l_da
             losses.update(da=l_da, mmd2=parts["mmd2"], ess=parts["ess_fraction"])
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=False)

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .. import __version__
+from ..calibration import CALIBRATION_FILE
 from ..io.files import (
     atomic_path,
     check_output_folder,
@@ -42,7 +43,13 @@ from ..vocabulary import CLASS, DEFAULT_VOCABULARY
 from .columns import derived_columns
 from .embedding_map import MAP_NEIGHBOURS, UMAP_FIT_ROWS
 from .export import export_table
-from .reference import EmbeddingReference, load_model_reference, load_reference, partition_columns
+from .reference import (
+    OUTSIDE_QUANTILE,
+    EmbeddingReference,
+    load_model_reference,
+    load_reference,
+    partition_columns,
+)
 from .similarity import NPROBE, OUTLIER_K, EmbeddingIndex, make_index, training_rows
 
 __all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
@@ -52,7 +59,9 @@ log = logging.getLogger(__name__)
 MIN_NB_FOR_GOOD = 50
 # Bit flags of QUALITY_FLAG: why a row was not predicted, or is predicted from less.
 # BAD_COORDINATES: RA outside [0, 360) deg, |DEC| > 90 deg or not finite (still predicted: photometry is fine).
-QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDSS": 8, "BAD_COORDINATES": 16}
+# OUTSIDE_TRAINING is set by the final pass, against the model's reference set (see `reference`).
+QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDSS": 8, "BAD_COORDINATES": 16,
+                 "OUTSIDE_TRAINING": 32}
 # What a finished partition was made from: resume/part-NNNNN.json beside catalogue/ and embeddings/.
 RUN_RECORD = "run.json"
 _TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fit", ".csv")
@@ -126,12 +135,14 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     parts = [{k: r[k] for k in ("path", "rows", "first_row", "source", "band_units")} for r in results]
     final = _final_pass(out_dir, parts, model_dir, umap_fit_rows, seed, fits,
                         None if len(files) == 1 and scheduler is None else scheduler or "local")
+    summary["outside_training"] = final["outside_training"]["objects"] if final["outside_training"] else 0
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
                 "jpas_filters": None if jpas_filters is None else str(jpas_filters), "flags_threshold": flags_threshold,
                 "targets": vac_targets(_load_model(str(model_dir))),
                 "embedding_dim": int(np.load(out_dir / "embeddings" / "part-00000.npy", mmap_mode="r").shape[1]),
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
                 "sparse_inputs": _missing_inputs(summary, catalogue),
+                "calibration": _calibration_record(_load_model(str(model_dir))),
                 "scheduler": scheduler, "fits": bool(fits), "reused_partitions": reused,
                 **final,
                 "seconds": round(time.time() - t0, 1)}
@@ -297,9 +308,12 @@ def _run_record(model_dir, files, options) -> dict:
     import hashlib
 
     model_dir = Path(model_dir)
+    # A calibration changes the errors written, so a VAC resumed after 'ojala calibrate' starts again.
+    model_files = [model_dir / name for name in ("config.json", "model.safetensors", CALIBRATION_FILE)
+                   if name != CALIBRATION_FILE or (model_dir / name).exists()]
     record = {"catalogue": [file_identity(f) for f in files],
               "model": {"path": str(model_dir.resolve()),
-                        "sha256": files_sha256([model_dir / "config.json", model_dir / "model.safetensors"])},
+                        "sha256": files_sha256(model_files)},
               "options": options}
     record["sha256"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
     return record
@@ -336,6 +350,12 @@ def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
     usable = tokens[values].notna().sum(axis=1).to_numpy()
     flags[usable < 5] |= QUALITY_FLAGS["NO_PHOTOMETRY"]
     return flags
+
+
+def _calibration_record(model: Ojala) -> dict | None:
+    """The post-hoc calibration the VAC's errors and probabilities went through (None: raw)."""
+    c = model.calibration
+    return None if c is None else {"sigma_scale": c.sigma_scale, "temperature": c.temperature, **c.about}
 
 
 def vac_targets(model: Ojala) -> list[str]:
@@ -394,7 +414,8 @@ def _final_pass(out_dir: Path, parts: list, model_dir, umap_fit_rows: int, seed:
         counts = run(_finite_count, [(p,) for p in emb_paths])
         index_about, = run(_index_and_map, [(str(out_dir), emb_paths, [p["first_row"] for p in parts], counts,
                                               seed, umap_fit_rows if own_map else 0)])
-        run(_finish_partition, [(str(out_dir), p["path"], e, ref_dir, own_map, fits) for p, e in zip(parts, emb_paths)])
+        outside = run(_finish_partition, [(str(out_dir), p["path"], e, ref_dir, own_map, fits)
+                                          for p, e in zip(parts, emb_paths)])
     (out_dir / "umap.pkl").unlink(missing_ok=True)          # older VACs: a pickle nobody should load
     about = "the VAC itself (the model has no reference set; see 'ojala index')" if own_map else \
         f"the model's reference set {reference} ({int(np.load(Path(ref_dir) / 'umap.npy', mmap_mode='r').shape[0])} " \
@@ -404,7 +425,11 @@ def _final_pass(out_dir: Path, parts: list, model_dir, umap_fit_rows: int, seed:
             "umap": {"sample": "map/ of this VAC" if own_map else str(reference), "fit_rows": umap_fit_rows,
                      "seed": seed,
                      "placement": f"inverse-distance mean of the {MAP_NEIGHBOURS} nearest sample objects"},
-            "similarity_index": index_about}
+            "similarity_index": index_about,
+            "outside_training": None if own_map else
+            {"objects": int(sum(outside)), "threshold": load_reference(ref_dir).outlier_threshold,
+             "rule": f"OUTLIER_SCORE above the {OUTSIDE_QUANTILE:.0%} quantile of the reference objects' own scores "
+                     f"(QUALITY_FLAG bit {QUALITY_FLAGS['OUTSIDE_TRAINING']})"}}
 
 
 @contextlib.contextmanager
@@ -476,10 +501,18 @@ def _finish_partition(out_dir, part_path, emb_path, ref_dir, vac_outliers, fits)
     path = out_dir / part_path
     frame = pd.read_parquet(path)
     vac_index = _vac_index(str(out_dir), (out_dir / "similarity.faiss").stat().st_mtime) if vac_outliers else None
-    columns = partition_columns(np.load(emb_path), frame["EMBEDDING_ROW"].to_numpy(), load_reference(ref_dir),
-                                vac_index)
+    reference = load_reference(ref_dir)
+    columns = partition_columns(np.load(emb_path), frame["EMBEDDING_ROW"].to_numpy(), reference, vac_index)
     for name, values in columns.items():
         frame[name] = values
+    bit = QUALITY_FLAGS["OUTSIDE_TRAINING"]
+    outside = np.zeros(len(frame), dtype=bool)
+    if not vac_outliers:           # only a score against the training set says "outside the training set"
+        with np.errstate(invalid="ignore"):
+            outside = frame["OUTLIER_SCORE"].to_numpy(float) > reference.outlier_threshold
+    frame["QUALITY_FLAG"] = np.where(outside, frame["QUALITY_FLAG"] | bit, frame["QUALITY_FLAG"] & ~bit).astype(
+        frame["QUALITY_FLAG"].dtype)
     write_parquet(path, frame, row_group_size=ROW_GROUP_ROWS)
     if fits:
         export_table(frame, out_dir / "fits" / (path.stem + ".fits"), "fits")
+    return int(outside.sum())

@@ -8,27 +8,24 @@ Not for the explorer's similarity search (see `similarity`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from ..io.files import atomic_path, write_json
+from ..io.files import atomic_path, weights_digest, write_json
 from .embedding_map import MAP_NEIGHBOURS, UMAP_FIT_ROWS, fit_map_sample, place_on_map
 from .similarity import OUTLIER_K, EmbeddingIndex
 
 __all__ = ["EmbeddingReference", "build_reference", "load_model_reference", "partition_columns",
-           "REFERENCE_ROWS"]
+           "REFERENCE_ROWS", "OUTSIDE_QUANTILE"]
 
 REFERENCE_ROWS = UMAP_FIT_ROWS
+# An object whose OUTLIER_SCORE exceeds this quantile of the reference objects' own scores (each
+# against the other reference objects) is outside the training set: 1 % of training-like objects are.
+OUTSIDE_QUANTILE = 0.99
 log = logging.getLogger(__name__)
-
-
-def weights_digest(model_dir) -> str:
-    """sha256 of the model's weights file: a reference belongs to one set of weights."""
-    return hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes()).hexdigest()
 
 
 class EmbeddingReference:
@@ -38,6 +35,12 @@ class EmbeddingReference:
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         self.coords = np.asarray(coords, dtype=np.float32)
         self.index = index if index is not None else EmbeddingIndex(self.embeddings, seed=seed)
+
+    @functools.cached_property
+    def outlier_threshold(self) -> float:
+        """OUTLIER_SCORE above which an object lies outside the training set (`OUTSIDE_QUANTILE` of the
+        reference objects' own leave-one-out scores)."""
+        return float(np.nanquantile(self.index.outlier_scores(self.embeddings), OUTSIDE_QUANTILE))
 
     @classmethod
     def fit(cls, sample, seed=42) -> "EmbeddingReference":

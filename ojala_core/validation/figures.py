@@ -189,6 +189,41 @@ def fig_bh_mass(path, table, preds, sel):
     _save(fig, path)
 
 
+def fig_calibration(path, calibration: dict):
+    """PIT histogram per regression target (flat = right σ) and the SPECTYPE reliability diagram."""
+    entries = {k: v for k, v in calibration["regression"].items() if v.get("pit_histogram")}
+    n = len(entries) + 1
+    cols = min(n, 5)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    edges = np.linspace(0, 1, len(next(iter(entries.values()))["pit_histogram"]) + 1) if entries else None
+    for ax, (name, entry) in zip(axes.flat, entries.items()):
+        if "raw" in entry and entry["raw"].get("pit_histogram"):
+            ax.stairs(entry["raw"]["pit_histogram"], edges, color="0.6", label="raw")
+        ax.stairs(entry["pit_histogram"], edges, color="C0", lw=1.5, label="calibrated" if "raw" in entry else "")
+        ax.axhline(1.0, color="k", lw=0.6, ls=":")
+        ax.set_title(f"{name}: ±1σ {entry['within_1sigma']:.2f}, ±2σ {entry['within_2sigma']:.2f}", fontsize=8)
+        ax.set_xlabel("PIT", fontsize=7)
+        if "raw" in entry:
+            ax.legend(fontsize=6)
+    ax = list(axes.flat)[len(entries)]
+    rel = calibration["classification"].get("SPECTYPE")
+    if rel and rel["bins"]:
+        ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+        if "raw" in rel:
+            ax.plot([b["confidence"] for b in rel["raw"]["bins"]], [b["accuracy"] for b in rel["raw"]["bins"]],
+                    "o-", color="0.6", ms=3, label=f"raw ECE {rel['raw']['ece']:.3f}")
+        ax.plot([b["confidence"] for b in rel["bins"]], [b["accuracy"] for b in rel["bins"]], "o-", color="C0", ms=3,
+                label=f"ECE {rel['ece']:.3f}")
+        ax.set_xlabel("P(top class)", fontsize=7)
+        ax.set_ylabel("fraction right", fontsize=7)
+        ax.set_title("SPECTYPE reliability", fontsize=8)
+        ax.legend(fontsize=6)
+    for extra in list(axes.flat)[n:]:
+        extra.axis("off")
+    _save(fig, path)
+
+
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -205,6 +240,7 @@ FIGURES = {
     "halpha": ("Fig. 8", "dust-corrected L(Hα)"),
     "mass_sfr": ("Fig. 9", "stellar mass and SFR"),
     "bh_mass": ("Fig. 10", "black-hole mass from the fine-tuned head"),
+    "calibration": ("Errors", "PIT histograms (flat when the 1σ errors are right) and the class reliability diagram"),
 }
 
 
@@ -220,6 +256,7 @@ def draw_sample_figures(folder, sample: str, table, truth, preds: dict, masked, 
     fig_bpt_whan(folder / files["bpt_whan"], truth, preds, sel)
     fig_halpha(folder / files["halpha"], truth, preds, sel)
     fig_mass_sfr(folder / files["mass_sfr"], truth, preds, sel)
+    fig_calibration(folder / files["calibration"], metrics["ojala"]["calibration"])
     if "LOG_MBH" in preds["ojala"] and "LOG_MBH" in table:
         fig_bh_mass(folder / files["bh_mass"], table, preds, sel)
     else:

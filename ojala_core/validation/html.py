@@ -74,11 +74,38 @@ def _source_text(source: dict) -> str:
             + (f", {source['not_in_vac']} not found in the VAC" if source.get("not_in_vac") else "") + ".</p>")
 
 
+def _percent(entry: dict | None, key: str) -> str:
+    value = None if entry is None else entry.get(key)
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _calibration_table(calibration: dict) -> str:
+    """Coverage of ±1σ / ±2σ per target (raw and after the stored calibration) and the class ECE."""
+    head = ("<tr><th>target</th><th>n</th><th>±1σ raw [%]</th><th>±2σ raw [%]</th><th>σ scale</th>"
+            "<th>±1σ [%]</th><th>±2σ [%]</th></tr>")
+    body = []
+    for name, e in calibration["regression"].items():
+        raw = e.get("raw", e)
+        cells = [html.escape(name), format_value(e["n"]), _percent(raw, "within_1sigma"),
+                 _percent(raw, "within_2sigma"), format_value(e.get("sigma_scale", 1.0)),
+                 _percent(e, "within_1sigma"), _percent(e, "within_2sigma")]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    rel = calibration["classification"].get("SPECTYPE")
+    ece = "" if not rel or rel["ece"] is None else (
+        f"<p class='note'>SPECTYPE expected calibration error (10 bins of P(top class)): "
+        f"{format_value(rel.get('raw', rel)['ece'])} raw, {format_value(rel['ece'])} after temperature "
+        f"{format_value(rel.get('temperature', 1.0))}.</p>")
+    return (f"<h3>Calibration of the errors (i &lt; limit; a Gaussian puts 68.3 % within ±1σ, 95.4 % within ±2σ; "
+            f"the calibration is fitted on Test-Synth only)</h3><table>{head}{''.join(body)}</table>{ece}")
+
+
 def _sample_section(sample: str, metrics: dict, files: dict) -> str:
     rows = metrics["comparison"][sample]
     parts = [f"<h2>{_SAMPLE_TITLES.get(sample, sample)}</h2>", _source_text(metrics[sample]["source"]),
              f"<p>{_wins_sentence(rows)}</p>", _comparison_table(rows),
              _lephare_text(metrics["baselines"]["lephare"], sample)]
+    if metrics[sample].get("calibration"):
+        parts.append(_calibration_table(metrics[sample]["calibration"]))
     for name, file in files.items():
         figure, caption = FIGURES[name]
         parts.append(f"<h3>{figure}: {html.escape(caption)}</h3><img src='figures/{file}' alt='{name} {sample}'>")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..calibration import Calibration, calibration_scores
 from ..io.files import write_json
 from ..io.tables import InputError
 from ..metrics import regression_summary
@@ -90,6 +91,14 @@ def _ojala_predictions(sample, table, model, vac_dir) -> tuple[pd.DataFrame, dic
         pred[BH_MASS_TARGET] = extra[BH_MASS_TARGET].to_numpy()
         pred[f"{BH_MASS_TARGET}_ERR"] = extra[f"{BH_MASS_TARGET}_ERR"].to_numpy()
     return pred, source
+
+
+def _applied_calibration(sample, model, vac_dir) -> Calibration | None:
+    """The calibration `sample`'s OJALA predictions went through: the VAC's record for Test-Real."""
+    if sample != "test_real":
+        return model.calibration
+    record = json.loads((Path(vac_dir) / "manifest.json").read_text()).get("calibration")
+    return None if record is None else Calibration(record["sigma_scale"], record["temperature"])
 
 
 def _context_scores(model, table, sel, classes, min_count) -> dict:
@@ -170,6 +179,8 @@ def _score_sample(sample, table, model, vac_dir, hgb, classes, mag_limit, min_co
     sections = score_sample(table, truth, ojala, sel, classes, min_count, vocabulary)
     sections["classification"].update(_context_scores(model, table, sel, classes, min_count))
     sections["masked_lines"], masked = _masked_lines(model, table, sel, ojala)
+    sections["calibration"] = calibration_scores(table[sel.bright], ojala[sel.bright], vocabulary,
+                                                 _applied_calibration(sample, model, vac_dir))
     sections["source"] = {**source, "n_objects": int(len(table)), "n_bright": int(sel.bright.sum())}
     preds = {"ojala": ojala}
     hgb_sections = None
