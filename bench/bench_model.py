@@ -1,8 +1,9 @@
 """Model throughput on this machine: inference objects/s (all targets, one decoder pass) and training samples/s.
 
-Prints the figures with the data size and thread count, and the paper preset's rate as a
-ratio of the small one's (both measured in the same run):
-    python bench/bench_model.py [--mocks data/mocks-default] [--objects 4000]
+Prints the figures with the data size and thread count, the paper preset's inference rate as a
+ratio of the small one's, and the training step of the label-mode recipe against the paper's
+game (samples/s, targets answered/s, FLOPs against the measured matmul peak), all in the same run:
+    python bench/bench_model.py [--mocks data/mocks-default] [--objects 4000] [--train-steps 20]
 """
 from __future__ import annotations
 
@@ -30,24 +31,51 @@ def _inference_rate(model, frame, batch_size):
     return len(frame) / (time.perf_counter() - t0)
 
 
-def _training_rate(model, frame, batch_size, steps, real):
+def _matmul_peak(n=1024, repeats=20) -> float:
+    """Measured float32 matmul rate of this machine [GFLOP/s] (the ceiling a training step is compared with)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def _training_rate(model, frame, batch_size, steps, real, config: TrainConfig):
+    """(samples/s, targets answered/s, GFLOP per step) of `config`'s training step with DA."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     tokens = model.tokenizer.encode(frame)
-    module = OjalaLightning(model, TrainConfig(batch_size=batch_size), inverse_frequency_weights(tokens.present),
-                            model.tokenizer.encode(real))
+    module = OjalaLightning(model, config, inverse_frequency_weights(tokens.present), model.tokenizer.encode(real))
     optimiser = torch.optim.AdamW(list(module.parameters()), lr=1e-4)
     module.log = module.log_dict = lambda *a, **k: None  # no Trainer attached
     module.train()
     rng = np.random.default_rng(0)
-    t0 = None
-    for step in range(steps + 1):
-        if step == 1:
-            t0 = time.perf_counter()
+    asked = []
+    original = module.target_losses
+
+    def counting(out, targets, valid, values, errors):
+        asked.append(int(valid.sum()))
+        return original(out, targets, valid, values, errors)
+
+    module.target_losses = counting
+
+    def step(seed):
         idx = torch.as_tensor(rng.choice(len(tokens), batch_size))
-        loss = module.training_step((tokens.values[idx], tokens.errors[idx], tokens.present[idx]), step)
+        loss = module.training_step((tokens.values[idx], tokens.errors[idx], tokens.present[idx]), seed)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    return steps * batch_size / (time.perf_counter() - t0)
+
+    with FlopCounterMode(display=False) as counter:
+        step(0)
+    gflop = counter.get_total_flops() / 1e9
+    asked.clear()
+    t0 = time.perf_counter()
+    for k in range(steps):
+        step(k + 1)
+    seconds = time.perf_counter() - t0
+    return steps * batch_size / seconds, sum(asked) / seconds, gflop
 
 
 def main():
@@ -62,18 +90,31 @@ def main():
     train = pd.read_parquet(f"{args.mocks}/train.parquet").head(args.objects)
     print(f"objects={len(frame)} batch={args.batch_size} torch threads={torch.get_num_threads()} "
           f"targets={len(V.targets)} (one decoder pass)")
+    peak = _matmul_peak()
+    print(f"measured float32 matmul peak: {peak:.1f} GFLOP/s")
     rates = {}
     for preset in ("small", "paper"):
         torch.manual_seed(0)
         model = Ojala(MODEL_PRESETS[preset], V, Normalisation.fit(train, V)).eval()
-        rates[preset] = (_inference_rate(model, frame, args.batch_size),
-                         _training_rate(model, train, args.batch_size, args.train_steps, real))
-        print(f"{preset:6s} {model.n_parameters():>10,} params  inference {rates[preset][0]:8.0f} objects/s  "
-              f"training (with DA) {rates[preset][1]:6.0f} samples/s")
-    print(f"paper/small: inference {rates['paper'][0] / rates['small'][0]:.2f}x, "
-          f"training {rates['paper'][1] / rates['small'][1]:.2f}x")
-    print(f"1,000,000 objects with 'small': {1e6 / rates['small'][0] / 60:.1f} min; "
-          f"with 'paper': {1e6 / rates['paper'][0] / 60:.1f} min")
+        rates[preset] = _inference_rate(model, frame, args.batch_size)
+        print(f"{preset:6s} {model.n_parameters():>10,} params  inference {rates[preset]:8.0f} objects/s")
+    print(f"paper/small inference: {rates['paper'] / rates['small']:.2f}x; 1,000,000 objects: "
+          f"{1e6 / rates['small'] / 60:.1f} min with 'small', {1e6 / rates['paper'] / 60:.1f} min with 'paper'")
+    # Training: the paper's game (today's small.json) against the label-mode recipe (small-labels.json).
+    recipes = {"paper game (small.json)": TrainConfig(batch_size=args.batch_size),
+               "label mode 0.6 + dropout 0.3 (small-labels.json)":
+                   TrainConfig(batch_size=args.batch_size, label_fraction=0.6, context_dropout=0.3)}
+    measured = {}
+    for name, config in recipes.items():
+        torch.manual_seed(0)
+        model = Ojala(MODEL_PRESETS["small"], V, Normalisation.fit(train, V))
+        samples, targets, gflop = _training_rate(model, train, args.batch_size, args.train_steps, real, config)
+        measured[name] = (samples, targets)
+        achieved = gflop * samples / args.batch_size
+        print(f"small, {name}: {samples:6.0f} samples/s, {targets:7.0f} targets answered/s, {gflop:.1f} GFLOP/step, "
+              f"{achieved:.1f} GFLOP/s = {achieved / peak:.0%} of the matmul peak")
+    (a_s, a_t), (b_s, b_t) = measured.values()
+    print(f"label mode / paper game: samples/s {b_s / a_s:.2f}x, targets answered/s {b_t / a_t:.2f}x")
 
 
 if __name__ == "__main__":

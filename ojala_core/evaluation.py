@@ -46,6 +46,20 @@ def calibrate_model(model_dir, mocks_dir, mag_limit: float = 21.0, sample: str =
     model.calibration = Calibration.load(model_dir)
     after = {split: predict(model, t, targets=model.vocabulary.targets, batch_size=512, embeddings=False)[0]
              for split, t in tables.items()}
-    return {"sigma_scale": calibration.sigma_scale, "temperature": calibration.temperature,
-            **{split: calibration_scores(tables[split], after[split], model.vocabulary, model.calibration)
-               for split in tables}}
+    scores = {split: calibration_scores(tables[split], after[split], model.vocabulary, model.calibration)
+              for split in tables}
+    calibration.about["coverage"] = {split: _coverage_summary(s) for split, s in scores.items()}
+    calibration.save(model_dir)              # the same weights, scales and temperature, with what they achieve
+    return {"sigma_scale": calibration.sigma_scale, "temperature": calibration.temperature, **scores}
+
+
+def _coverage_summary(scores: dict) -> dict:
+    """±1σ/±2σ coverage per target and the SPECTYPE ECE, before (raw) and after the calibration."""
+    out = {}
+    for name, e in scores["regression"].items():
+        raw = e.get("raw", e)
+        out[name] = {"n": e["n"], "raw_1sigma": raw["within_1sigma"], "raw_2sigma": raw["within_2sigma"],
+                     "within_1sigma": e["within_1sigma"], "within_2sigma": e["within_2sigma"]}
+    for name, e in scores["classification"].items():
+        out[name] = {"n": e["n"], "raw_ece": e.get("raw", e)["ece"], "ece": e["ece"]}
+    return out

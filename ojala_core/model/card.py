@@ -21,7 +21,8 @@ LIMITATIONS = """\
 - Stars in that sky are a parametric approximation; stellar parameters from this model
   are a demonstration only.
 - Errors are the 1σ of the predictive Gaussian (in asinh space for EWs, mapped to first
-  order); their calibration has not been validated yet.
+  order), scaled by `calibration.json` when present (fitted on Test-Synth: see Calibration);
+  a single factor per target cannot fix a σ that is wrong in shape (heavy tails).
 - The `small` preset is sized for a 2-core CPU; the paper's architecture is `paper`."""
 
 
@@ -82,6 +83,36 @@ def _paper(key, field):
     return f"≈{ref}" if field is None else f"{ref}"
 
 
+def _percent(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _calibration_lines(model_dir, model: Ojala) -> list[str]:
+    """The calibration's table (``calibration.json``: fitted on Test-Synth, scored on both samples)."""
+    if model.calibration is None or "coverage" not in model.calibration.about:
+        return ["## Calibration", "", "No `calibration.json`: errors are the model's raw 1σ "
+                f"(`ojala calibrate --model {model_dir} --mocks MOCKDIR` fits one).", ""]
+    about = model.calibration.about
+    cover = about["coverage"]
+    lines = ["## Calibration", "",
+             f"`{about.get('command')}`: one factor on σ per target and a softmax temperature, fitted on "
+             f"Test-Synth (i < {about.get('mag_limit')}, {about.get('objects'):,} objects); coverage of the "
+             "predictive ±1σ / ±2σ (a Gaussian: 68.3 / 95.4 %), raw → calibrated:", "",
+             "| target | σ scale | Test-Synth ±1σ [%] | Test-Synth ±2σ [%] | Test-Real ±1σ [%] | Test-Real ±2σ [%] |",
+             "|---|---|---|---|---|---|"]
+    for name, scale in model.calibration.sigma_scale.items():
+        s, r = cover["test_synth"].get(name, {}), cover["test_real"].get(name, {})
+        cells = [f"{_percent(b.get('raw_' + k))} → {_percent(b.get('within_' + k))}"
+                 for b in (s, r) for k in ("1sigma", "2sigma")]
+        lines.append(f"| {name} | {scale:.2f} | " + " | ".join(cells) + " |")
+    for name, t in model.calibration.temperature.items():
+        s, r = cover["test_synth"].get(name, {}), cover["test_real"].get(name, {})
+        lines += ["", f"{name}: temperature {t:.2f}; expected calibration error Test-Synth "
+                  f"{s.get('raw_ece', float('nan')):.4f} → {s.get('ece', float('nan')):.4f}, Test-Real "
+                  f"{r.get('raw_ece', float('nan')):.4f} → {r.get('ece', float('nan')):.4f}."]
+    return lines + [""]
+
+
 def write_model_card(model_dir, scores: dict, command: str) -> Path:
     """Write ``MODEL_CARD.md`` in `model_dir` from the model's info and `scores` (evaluate_table per split)."""
     model_dir = Path(model_dir)
@@ -110,6 +141,7 @@ def write_model_card(model_dir, scores: dict, command: str) -> Path:
                      f"| {_paper(key, field)} |")
     lines += ["", f"Objects scored: Test-Synth {scores['test_synth']['n_objects']:,}, "
               f"Test-Real {scores['test_real']['n_objects']:,}.", ""]
+    lines += _calibration_lines(model_dir, model)
     if info.get("notes"):
         lines += ["## Notes", "", *[f"- {note}" for note in info["notes"]], ""]
     lines += ["## Limitations", "", LIMITATIONS, ""]
