@@ -44,3 +44,27 @@ def test_shipped_model_scores_a_sky_it_never_saw(shipped, tiny_mocks, tiny_sky):
 def test_shipped_model_classifies_every_kind_of_the_new_sky(shipped, tiny_mocks):
     scores = evaluate_table(shipped, pd.read_parquet(tiny_mocks[0] / "test_real.parquet"))
     assert scores["weighted_f1"] > 0.9
+
+
+def test_bfloat16_inference_is_within_its_stated_tolerance_of_float32(shipped, tiny_mocks):
+    # The tolerance of PRECISIONS["bfloat16"]: within 0.2 σ for 99 % of objects, the same class for 99.5 %.
+    from ojala_core.model.inference import predict
+
+    table = pd.read_parquet(tiny_mocks[0] / "test_real.parquet")
+    exact, emb32 = predict(shipped, table)
+    fast, emb16 = predict(shipped, table, precision="bfloat16")
+    assert (exact["SPECTYPE"] == fast["SPECTYPE"]).mean() >= 0.995
+    for name in shipped.vocabulary.targets:
+        if f"{name}_ERR" not in exact:
+            continue
+        ok = exact[name].notna()
+        shift = np.abs(fast[name][ok] - exact[name][ok]) / exact[f"{name}_ERR"][ok]
+        assert np.quantile(shift, 0.99) < 0.2, name
+    assert np.isfinite(emb16).all() and np.abs(emb16 - emb32).max() < 0.1 * np.abs(emb32).max()
+
+
+def test_an_unknown_precision_is_refused(shipped, tiny_mocks):
+    from ojala_core.model.inference import predict
+
+    with pytest.raises(ValueError, match="unknown precision 'float16'"):
+        predict(shipped, pd.read_parquet(tiny_mocks[0] / "test_real.parquet").head(3), precision="float16")

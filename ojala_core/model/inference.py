@@ -16,12 +16,20 @@ from ..vocabulary import CLASS
 from .packing import pack_tokens
 from .pretrained import Ojala
 
-__all__ = ["predict"]
+__all__ = ["predict", "PRECISIONS"]
+
+# Arithmetic of the network at inference. float32 is eager PyTorch, the reference. bfloat16 runs the
+# transformer blocks' matrix products in bfloat16 (torch autocast; the input embedding, layer norms,
+# softmax and outputs stay float32): 1.6x faster on CPUs with AVX-512 BF16, slower on others. Its
+# tolerance against float32, checked by tests/test_shipped_model.py: every prediction within 0.2 σ
+# (its own predictive σ) for 99 % of objects, the same class for 99.5 %. Measured on 20,000 Test-Real
+# objects of the default mocks: 99th percentile 0.02-0.06 σ, TEFF 0.14 σ; classes agree for 99.99 %.
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 @torch.no_grad()
 def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = None,
             context: Iterable[str] | None = None, batch_size: int = 256, embeddings: bool = True,
-            calibrated: bool = True):
+            calibrated: bool = True, precision: str = "float32"):
     """Predict `targets` for every row of `table`.
 
     Parameters
@@ -36,6 +44,7 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
     batch_size : int
     calibrated : apply the model's post-hoc calibration (``MODEL/calibration.json``: a σ scale per
         regression target, a softmax temperature per class token) when it has one
+    precision : ``"float32"`` (default) or ``"bfloat16"`` (faster matrix products, within 0.2 σ; see `PRECISIONS`)
 
     Returns
     -------
@@ -45,6 +54,8 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
         tokens; ``N_CONTEXT`` (tokens seen). Rows with no usable token get NaN.
     embedding : ndarray (n, d_model) float32, or None
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}' (choose from {sorted(PRECISIONS)})")
     if not isinstance(table, pd.DataFrame):
         table = table.to_pandas() if hasattr(table, "to_pandas") else pd.DataFrame(table)
     model.eval()
@@ -78,16 +89,19 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
             continue
         rows = torch.nonzero(ok).squeeze(1)
         ids, v, e, valid = pack_tokens(mask[rows], tokens.values[sl][rows], tokens.errors[sl][rows])
-        memory, embedding = model.net.encode(ids, v, e, valid)
         idx = start + rows.numpy()
-        emb[idx] = embedding.numpy()
+        q = query[None, :].expand(len(rows), -1)
+        with torch.autocast("cpu", dtype=PRECISIONS[precision] or torch.bfloat16,
+                            enabled=PRECISIONS[precision] is not None):
+            memory, embedding = model.net.encode(ids, v, e, valid)
+            if len(query):
+                mean, log_var, logits = model.net.decode(memory, ids, valid, q)
+        emb[idx] = embedding.float().numpy()
         if len(query):
-            q = query[None, :].expand(len(rows), -1)
-            mean, log_var, logits = model.net.decode(memory, ids, valid, q)
-            means[idx], logvars[idx] = mean.numpy(), log_var.numpy()
-            probs[idx] = torch.softmax(model.net.class_logits(logits, q), dim=-1).numpy()
+            means[idx], logvars[idx] = mean.float().numpy(), log_var.float().numpy()
+            probs[idx] = torch.softmax(model.net.class_logits(logits.float(), q), dim=-1).numpy()
         for name in head_targets:
-            mu, sigma = model.heads[name].physical(embedding)
+            mu, sigma = model.heads[name].physical(embedding.float())
             head_out[name][idx], head_out[f"{name}_ERR"][idx] = mu.numpy(), sigma.numpy()
     out = {"N_CONTEXT": n_context}
     calibration = model.calibration if calibrated else None

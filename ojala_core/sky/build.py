@@ -65,8 +65,13 @@ def _init_worker(args):
 
 
 def _run_shard(spec):
+    from threadpoolctl import threadpool_limits
+
     preset, seed, out_dir, footprint, system = _WORKER_ARGS
-    return build_shard(spec, preset, seed, out_dir, footprint, system)
+    # One BLAS thread: a shard's matrix products then sum in the same order whatever the parent process
+    # set up before forking (a sky resumed by a fresh process equals one built inside a long-lived one).
+    with threadpool_limits(1):
+        return build_shard(spec, preset, seed, out_dir, footprint, system)
 
 
 def build_sky(out_dir, preset: str = "tiny", seed: int = 42, workers: int = 2) -> dict:

@@ -85,7 +85,8 @@ def catalogue_files(catalogue) -> list[Path]:
 
 def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows=50_000, batch_size=256,
                 id_column=None, scheduler=None, fits=False, umap_fit_rows=UMAP_FIT_ROWS, seed=42,
-                jpas_filters=None, flags_threshold=DEFAULT_FLAGS_THRESHOLD) -> dict:
+                jpas_filters=None, flags_threshold=DEFAULT_FLAGS_THRESHOLD, workers=None,
+                precision="float32") -> dict:
     """Write the VAC of `catalogue` with the model in `model_dir` into `out_dir`; returns its manifest.
 
     `catalogue` is one file (streamed in `chunk_rows` partitions, unless `scheduler` is
@@ -93,7 +94,15 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     None, ``"local"`` (a local Dask cluster) or a Dask scheduler address. `fits` also
     writes ``fits/part-NNNNN.fits`` beside every Parquet partition. `jpas_filters` names the
     filter table of archive array columns and `flags_threshold` the SExtractor FLAGS from which
-    a band is missing (see `ojala_core.io.jpas.read_jpas_catalogue`).
+    a band is missing (see `ojala_core.io.jpas.read_jpas_catalogue`). `workers`: processes that
+    predict the partitions of one streamed file (default: one per core, each on one thread; 1 runs
+    them in this process). `precision`: ``"float32"`` (eager, the default) or ``"bfloat16"`` (see
+    `ojala_core.model.inference.PRECISIONS`).
+
+    With a model reference set (``ojala index``) every partition is complete when first written
+    (OUTLIER_SCORE, UMAP_X/UMAP_Y and the OUTSIDE_TRAINING bit come from the reference) and the
+    final pass only builds the similarity index; without one, the final pass fits the VAC's own
+    map and rewrites each partition once with those columns.
     """
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
@@ -109,16 +118,18 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     streamed = len(files) == 1 and scheduler is None
     run = _run_record(model_dir, files, dict(prefix=prefix, id_column=id_column, filters=_jsonable(jpas_filters),
                                              flags_threshold=flags_threshold,
-                                             chunk_rows=chunk_rows if streamed else None))
+                                             chunk_rows=chunk_rows if streamed else None, precision=precision))
+    reference = load_model_reference(model_dir)
     job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
                out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold, run=run["sha256"],
-               run_record=run, chunk_rows=chunk_rows)
+               run_record=run, chunk_rows=chunk_rows, precision=precision, fits=bool(fits),
+               reference=None if reference is None else str(reference))
     # Every row is read and checked (units, values, flags) before the first partition is written:
     # a bad value in the last file is refused without leaving a half-made VAC behind.
     if streamed:
         _check_photometry(str(files[0]), job)
         _start_or_resume(out_dir, run)
-        results = _stream_file(files[0], chunk_rows, job)
+        results = _stream_file(files[0], chunk_rows, job, _default_workers() if workers is None else workers)
     else:
         results = _run_partitions_dask(files, scheduler or "local", job, start=lambda: _start_or_resume(out_dir, run))
     summary = {"rows": 0, "predicted": 0, **{name.lower(): 0 for name in QUALITY_FLAGS}, "masked_band_values": 0,
@@ -133,9 +144,14 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
         log.warning("%s: reused %d finished partition(s) made from the same catalogue, model and options: %s",
                     out_dir, len(reused), ", ".join(Path(p).stem for p in reused))
     parts = [{k: r[k] for k in ("path", "rows", "first_row", "source", "band_units")} for r in results]
-    final = _final_pass(out_dir, parts, model_dir, umap_fit_rows, seed, fits,
+    final = _final_pass(out_dir, parts, reference, umap_fit_rows, seed, fits,
                         None if len(files) == 1 and scheduler is None else scheduler or "local")
-    summary["outside_training"] = final["outside_training"]["objects"] if final["outside_training"] else 0
+    if final["outside_training"] is None:
+        summary["outside_training"] = 0
+    elif final["outside_training"]["objects"] is None:            # counted when the partitions were written
+        final["outside_training"]["objects"] = summary["outside_training"]
+    else:
+        summary["outside_training"] = final["outside_training"]["objects"]
     manifest = {"version": __version__, "model": str(model_dir), "catalogue": str(catalogue), "prefix": prefix,
                 "jpas_filters": None if jpas_filters is None else str(jpas_filters), "flags_threshold": flags_threshold,
                 "targets": vac_targets(_load_model(str(model_dir))),
@@ -143,29 +159,102 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
                 "sparse_inputs": _missing_inputs(summary, catalogue),
                 "calibration": _calibration_record(_load_model(str(model_dir))),
-                "scheduler": scheduler, "fits": bool(fits), "reused_partitions": reused,
+                "scheduler": scheduler, "workers": None if not streamed else (workers or _default_workers()),
+                "precision": precision, "fits": bool(fits), "reused_partitions": reused,
                 **final,
                 "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / "manifest.json", manifest)
     return manifest
 
 
-def _stream_file(path, chunk_rows, job) -> list[dict]:
-    """One file, streamed: partition k = rows [k·chunk_rows, (k+1)·chunk_rows)."""
-    seen: set = set()
-    results = []
+class SeenIds:
+    """The object ids met so far, as sorted 64-bit hashes (8 bytes per object, not a Python string each).
+
+    `add` returns, for a chunk of ids, which repeat an id of an earlier chunk or of earlier rows of
+    the chunk (the first occurrence is not a duplicate). Two different ids share a 64-bit hash with
+    probability about N²/2⁶⁵ (3e-6 for 10⁷ objects): such a pair would be flagged DUPLICATE_ID.
+    """
+
+    def __init__(self):
+        self._sorted = np.zeros(0, dtype=np.uint64)
+
+    def add(self, ids) -> np.ndarray:
+        hashes = pd.util.hash_array(np.asarray(ids, dtype=object))
+        pos = np.searchsorted(self._sorted, hashes).clip(max=max(len(self._sorted) - 1, 0))
+        earlier = (self._sorted[pos] == hashes) if len(self._sorted) else np.zeros(len(hashes), dtype=bool)
+        repeated = earlier | pd.Series(hashes).duplicated().to_numpy()
+        # Two sorted runs: the stable sort (timsort) merges them in linear time.
+        self._sorted = np.sort(np.concatenate([self._sorted, np.unique(hashes[~repeated])]), kind="stable")
+        return repeated
+
+
+def _default_workers() -> int:
+    import os
+
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _stream_file(path, chunk_rows, job, workers) -> list[dict]:
+    """One file, streamed: partition k = rows [k·chunk_rows, (k+1)·chunk_rows).
+
+    This process reads the file (units are fixed by its first chunk) and finds duplicate ids;
+    with `workers` > 1 the partitions are predicted and written by that many processes of one
+    thread each (a process per core beats one process on every core: the model's matrices are
+    small), at most `workers` + 1 partitions in memory at a time.
+    """
+    seen = SeenIds()
+    results, pending = [], []
     first_row = 0
-    with tqdm(unit="obj", desc="vac", total=count_table_rows(path)) as bar:
+    rows = count_table_rows(path)
+    workers = min(workers, -(-rows // chunk_rows))          # no process for a catalogue of one partition
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(_partition_pool(workers)) if workers > 1 else None
+        bar = stack.enter_context(tqdm(unit="obj", desc="vac", total=rows))
+
+        def collect(future):
+            result = future.result()
+            bar.update(result["rows"])
+            results.append(result)
+
         for k, (raw, phot) in enumerate(iter_jpas_catalogue(path, job["prefix"], job["id_column"], chunk_rows,
                                                             all_columns=True, filters=job["filters"],
                                                             flags_threshold=job["flags_threshold"])):
-            ids = phot["JPAS_ID"].to_numpy()
-            duplicate = pd.Series(ids).duplicated().to_numpy() | np.isin(ids, list(seen))
-            seen.update(ids.tolist())
-            results.append(_vac_partition(raw, phot, duplicate, k, first_row, str(path), job))
+            duplicate = seen.add(phot["JPAS_ID"].to_numpy())
+            if pool is None:
+                results.append(_vac_partition(raw, phot, duplicate, k, first_row, str(path), job))
+                bar.update(len(raw))
+            else:
+                pending.append(pool.submit(_vac_partition, raw, phot, duplicate, k, first_row, str(path), job))
+                while len(pending) > workers:
+                    collect(pending.pop(0))
             first_row += len(raw)
-            bar.update(len(raw))
+        for future in pending:
+            collect(future)
     return results
+
+
+@contextlib.contextmanager
+def _partition_pool(workers):
+    """Worker processes (spawned, one torch/BLAS/FAISS thread each) for the partitions of a streamed file.
+
+    A failing partition raises its own exception here; the others are cancelled.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _one_thread():
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
 
 
 def _check_photometry(path, job) -> None:
@@ -206,8 +295,9 @@ def _run_partitions_dask(files, scheduler, job, start) -> list[dict]:
             start()
             rows = [count_table_rows(f) for f in files]
             firsts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int)
-            ids = np.concatenate([catalogue_ids(f, job["id_column"], int(o)) for f, o in zip(files, firsts)])
-            duplicate = pd.Series(ids).duplicated().to_numpy()
+            seen = SeenIds()
+            duplicate = np.concatenate([seen.add(catalogue_ids(f, job["id_column"], int(o)))
+                                        for f, o in zip(files, firsts)])
             futures = [client.submit(_file_partition, str(f), k, int(firsts[k]), duplicate[firsts[k]:firsts[k] + n],
                                      job, pure=False)
                        for k, (f, n) in enumerate(zip(files, rows))]
@@ -220,9 +310,7 @@ def _run_partitions_dask(files, scheduler, job, start) -> list[dict]:
 
 def _file_partition(path, k, first_row, duplicate, job) -> dict:
     """A Dask task: the whole of one input file as partition k."""
-    import torch
-
-    torch.set_num_threads(1)
+    _one_thread()
     (raw, phot), = iter_jpas_catalogue(path, job["prefix"], job["id_column"], chunk_rows=1 << 62, all_columns=True,
                                        filters=job["filters"], flags_threshold=job["flags_threshold"])
     return _vac_partition(raw, phot, np.asarray(duplicate), k, first_row, path, job)
@@ -248,13 +336,13 @@ def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
         record.unlink(missing_ok=True)
         if not (out_dir / RUN_RECORD).exists():      # written with the first partition, not before
             write_json(out_dir / RUN_RECORD, job["run_record"])
-        _write_partition(_load_model(job["model_dir"]), raw, phot, tokens, flags, first_row, job["batch_size"],
-                         part, emb_path)
+        _write_partition(_load_model(job["model_dir"]), raw, phot, tokens, flags, first_row, part, emb_path, job)
         write_json(record, made_from)            # last: a partition without its record is made again
-    predicted = pd.read_parquet(part, columns=["CLASS"])["CLASS"].notna().sum()
+    written = pd.read_parquet(part, columns=["CLASS", "QUALITY_FLAG"])
+    flags = written["QUALITY_FLAG"].to_numpy()   # with OUTSIDE_TRAINING when the reference set gave it
     nb = [c for c in DEFAULT_VOCABULARY.narrow_bands if c in tokens]
     observed = tokens[[f"{c}_ERR" for c in nb]].notna().to_numpy()
-    summary = {"rows": len(raw), "predicted": int(predicted),
+    summary = {"rows": len(raw), "predicted": int(written["CLASS"].notna().sum()),
                "masked_band_values": int((observed & tokens[nb].isna().to_numpy()).sum()),
                **_input_counts(tokens),
                **{name.lower(): int(((flags & bit) > 0).sum()) for name, bit in QUALITY_FLAGS.items()}}
@@ -363,63 +451,79 @@ def vac_targets(model: Ojala) -> list[str]:
     return model.vocabulary.targets + list(model.heads)
 
 
-def _write_partition(model, raw, phot, tokens, flags, first_row, batch_size, part, emb_path):
+def _write_partition(model, raw, phot, tokens, flags, first_row, part, emb_path, job):
     predictable = (flags & (QUALITY_FLAGS["DUPLICATE_ID"] | QUALITY_FLAGS["NO_PHOTOMETRY"])) == 0
     targets = vac_targets(model)
-    pred, embedding = predict(model, tokens[predictable], targets=targets, batch_size=batch_size)
+    pred, embedding = predict(model, tokens[predictable], targets=targets, batch_size=job["batch_size"],
+                              precision=job["precision"])
     pred = pred.reindex(tokens.index)
     full_embedding = np.full((len(tokens), model.config.d_model), np.nan, dtype=np.float32)
     full_embedding[predictable] = embedding
-    out = raw.copy()
-    out["JPAS_ID"] = phot["JPAS_ID"].to_numpy()
+    columns = {"JPAS_ID": phot["JPAS_ID"].to_numpy()}
     vocab = model.vocabulary
     for name in targets:
         if name in vocab and vocab[name].kind == CLASS:
             # The VAC names the spectral class CLASS with P_{class}; another class token keeps its name.
             column, prefix = ("CLASS", "P_") if name == "SPECTYPE" else (name, f"P_{name}_")
-            out[column] = pred[name].to_numpy()
+            columns[column] = pred[name].to_numpy()
             for cat in vocab[name].categories:
-                out[f"{prefix}{cat}"] = pred[f"P_{name}_{cat}"].to_numpy()
+                columns[f"{prefix}{cat}"] = pred[f"P_{name}_{cat}"].to_numpy()
         else:
-            out[name], out[f"{name}_ERR"] = pred[name].to_numpy(), pred[f"{name}_ERR"].to_numpy()
+            columns[name], columns[f"{name}_ERR"] = pred[name].to_numpy(), pred[f"{name}_ERR"].to_numpy()
     mag_i = tokens["MAG_i"].to_numpy(float)
-    for key, values in derived_columns(pred, mag_i, tokens["MAG_i_ERR"].to_numpy(float)).items():
-        out[key] = values
-    out["MAG_i"] = mag_i
-    out["N_NB_OBSERVED"] = phot["N_NB_OBSERVED"].to_numpy()
-    out["QUALITY_FLAG"] = flags
-    out["EMBEDDING_ROW"] = first_row + np.arange(len(out), dtype=np.int64)
+    columns.update(derived_columns(pred, mag_i, tokens["MAG_i_ERR"].to_numpy(float)))
+    columns["MAG_i"] = mag_i
+    columns["N_NB_OBSERVED"] = phot["N_NB_OBSERVED"].to_numpy()
+    columns["QUALITY_FLAG"] = flags
+    columns["EMBEDDING_ROW"] = first_row + np.arange(len(raw), dtype=np.int64)
+    if job["reference"] is not None:          # complete now: no second write in the final pass
+        columns.update(_reference_columns(full_embedding, columns["EMBEDDING_ROW"], flags, job["reference"]))
+    out = pd.concat([raw.drop(columns=[c for c in columns if c in raw]).reset_index(drop=True),
+                     pd.DataFrame(columns)], axis=1)
     with atomic_path(emb_path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, full_embedding)
-    write_parquet(part, out)
+    write_parquet(part, out, row_group_size=ROW_GROUP_ROWS)
+    if job["reference"] is not None and job["fits"]:
+        export_table(out, Path(job["out_dir"]) / "fits" / (part.stem + ".fits"), "fits")
 
 
-def _final_pass(out_dir: Path, parts: list, model_dir, umap_fit_rows: int, seed: int, fits: bool,
+def _reference_columns(embedding, rows, flags, ref_dir) -> dict:
+    """OUTLIER_SCORE, UMAP_X/UMAP_Y from the model's reference set and QUALITY_FLAG with OUTSIDE_TRAINING."""
+    reference = load_reference(ref_dir)
+    columns = partition_columns(embedding, rows, reference)
+    with np.errstate(invalid="ignore"):
+        outside = columns["OUTLIER_SCORE"] > reference.outlier_threshold
+    bit = QUALITY_FLAGS["OUTSIDE_TRAINING"]
+    columns["QUALITY_FLAG"] = np.where(outside, flags | bit, flags & ~bit).astype(flags.dtype)
+    return columns
+
+
+def _final_pass(out_dir: Path, parts: list, reference, umap_fit_rows: int, seed: int, fits: bool,
                 scheduler=None) -> dict:
-    """OUTLIER_SCORE, UMAP_X/UMAP_Y and the similarity index, in three stages whose cost grows linearly with N.
+    """The similarity index (and, without a model reference set, the VAC's own map), in stages whose cost
+    grows linearly with N.
 
     (1) count the finite embeddings of each partition; (2) one task: train the VAC's FAISS index on
-    a seeded sample, add every partition, and (when the model has no reference set) fit the map on
-    a seeded sample of at most `umap_fit_rows` objects; (3) per partition: its columns from the
-    reference (`reference.partition_columns`), written once more with FITS copies if asked.
-    Each stage runs as Dask tasks when `scheduler` is given (``"local"`` or an address).
-    Returns the manifest entries that say how the columns were made.
+    a seeded sample and add every partition; without a `reference` it also fits the map on a seeded
+    sample of at most `umap_fit_rows` objects and (3) writes each partition once more with
+    OUTLIER_SCORE (against the VAC itself) and UMAP_X/UMAP_Y (FITS copies too if asked). With a
+    `reference` those columns were written with the partitions. Each stage runs as Dask tasks when
+    `scheduler` is given (``"local"`` or an address). Returns the manifest entries that say how the
+    columns were made.
     """
     emb_paths = [str(out_dir / "embeddings" / (Path(p["path"]).stem + ".npy")) for p in parts]
-    reference = load_model_reference(model_dir)
     own_map = reference is None
-    ref_dir = str(out_dir / "map") if own_map else str(reference)
     with _final_pass_client(scheduler) as run:
         counts = run(_finite_count, [(p,) for p in emb_paths])
         index_about, = run(_index_and_map, [(str(out_dir), emb_paths, [p["first_row"] for p in parts], counts,
                                               seed, umap_fit_rows if own_map else 0)])
-        outside = run(_finish_partition, [(str(out_dir), p["path"], e, ref_dir, own_map, fits)
-                                          for p, e in zip(parts, emb_paths)])
+        if own_map:
+            run(_finish_partition, [(str(out_dir), p["path"], e, fits) for p, e in zip(parts, emb_paths)])
     (out_dir / "umap.pkl").unlink(missing_ok=True)          # older VACs: a pickle nobody should load
     about = "the VAC itself (the model has no reference set; see 'ojala index')" if own_map else \
-        f"the model's reference set {reference} ({int(np.load(Path(ref_dir) / 'umap.npy', mmap_mode='r').shape[0])} " \
-        "training objects)"
+        f"the model's reference set {reference} ({int(np.load(Path(reference) / 'umap.npy', mmap_mode='r').shape[0])}" \
+        " training objects)"
     return {"outlier_score": f"distance to the {OUTLIER_K}th nearest object of {about} in embedding space",
             "reference": None if own_map else str(reference),
             "umap": {"sample": "map/ of this VAC" if own_map else str(reference), "fit_rows": umap_fit_rows,
@@ -427,7 +531,7 @@ def _final_pass(out_dir: Path, parts: list, model_dir, umap_fit_rows: int, seed:
                      "placement": f"inverse-distance mean of the {MAP_NEIGHBOURS} nearest sample objects"},
             "similarity_index": index_about,
             "outside_training": None if own_map else
-            {"objects": int(sum(outside)), "threshold": load_reference(ref_dir).outlier_threshold,
+            {"objects": None, "threshold": load_reference(reference).outlier_threshold,
              "rule": f"OUTLIER_SCORE above the {OUTSIDE_QUANTILE:.0%} quantile of the reference objects' own scores "
                      f"(QUALITY_FLAG bit {QUALITY_FLAGS['OUTSIDE_TRAINING']})"}}
 
@@ -495,24 +599,17 @@ def _vac_index(out_dir, stamp):
     return EmbeddingIndex.load(out_dir)
 
 
-def _finish_partition(out_dir, part_path, emb_path, ref_dir, vac_outliers, fits):
-    """One task: a partition's OUTLIER_SCORE/UMAP_X/UMAP_Y from the reference (and the VAC index), written."""
+def _finish_partition(out_dir, part_path, emb_path, fits):
+    """One task (VACs without a model reference set): a partition's OUTLIER_SCORE against the VAC's own index
+    and UMAP_X/UMAP_Y from its own map sample, written."""
     out_dir = Path(out_dir)
     path = out_dir / part_path
     frame = pd.read_parquet(path)
-    vac_index = _vac_index(str(out_dir), (out_dir / "similarity.faiss").stat().st_mtime) if vac_outliers else None
-    reference = load_reference(ref_dir)
-    columns = partition_columns(np.load(emb_path), frame["EMBEDDING_ROW"].to_numpy(), reference, vac_index)
+    vac_index = _vac_index(str(out_dir), (out_dir / "similarity.faiss").stat().st_mtime)
+    columns = partition_columns(np.load(emb_path), frame["EMBEDDING_ROW"].to_numpy(), load_reference(out_dir / "map"),
+                                vac_index)
     for name, values in columns.items():
         frame[name] = values
-    bit = QUALITY_FLAGS["OUTSIDE_TRAINING"]
-    outside = np.zeros(len(frame), dtype=bool)
-    if not vac_outliers:           # only a score against the training set says "outside the training set"
-        with np.errstate(invalid="ignore"):
-            outside = frame["OUTLIER_SCORE"].to_numpy(float) > reference.outlier_threshold
-    frame["QUALITY_FLAG"] = np.where(outside, frame["QUALITY_FLAG"] | bit, frame["QUALITY_FLAG"] & ~bit).astype(
-        frame["QUALITY_FLAG"].dtype)
     write_parquet(path, frame, row_group_size=ROW_GROUP_ROWS)
     if fits:
         export_table(frame, out_dir / "fits" / (path.stem + ".fits"), "fits")
-    return int(outside.sum())
