@@ -2,13 +2,22 @@
 
 Prints the figures with the data size and thread count, the paper preset's inference rate as a
 ratio of the small one's, and the training step of the label-mode recipe against the paper's
-game (samples/s, targets answered/s, FLOPs against the measured matmul peak), all in the same run:
+game (samples/s, targets answered/s, FLOPs against the measured matmul peak), all in the same run;
+with ``--baseline-ref`` also the same training steps on the code of that git commit (a child process
+importing it), before and after which this code is timed again:
     python bench/bench_model.py [--mocks data/mocks-default] [--objects 4000] [--train-steps 20]
+    python bench/bench_model.py --baseline-ref 65fd28f --train-steps 30
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,16 +87,55 @@ def _training_rate(model, frame, batch_size, steps, real, config: TrainConfig):
     return steps * batch_size / seconds, sum(asked) / seconds, gflop
 
 
+RECIPES = {"paper game (small.json)": {},
+           "label mode 0.6 + dropout 0.3 (small-labels.json)": {"label_fraction": 0.6, "context_dropout": 0.3}}
+
+
+def _training_rates(train, real, batch_size, steps, peak=None) -> dict:
+    """{recipe: (samples/s, targets answered/s)} of the `small` preset's training step with DA."""
+    measured = {}
+    for name, options in RECIPES.items():
+        torch.manual_seed(0)
+        model = Ojala(MODEL_PRESETS["small"], V, Normalisation.fit(train, V))
+        samples, targets, gflop = _training_rate(model, train, batch_size, steps, real,
+                                                 TrainConfig(batch_size=batch_size, **options))
+        measured[name] = (samples, targets)
+        if peak:
+            achieved = gflop * samples / batch_size
+            print(f"small, {name}: {samples:6.0f} samples/s, {targets:7.0f} targets answered/s, {gflop:.1f} "
+                  f"GFLOP/step, {achieved:.1f} GFLOP/s = {achieved / peak:.0%} of the matmul peak")
+    return measured
+
+
+def _baseline_rates(ref, args) -> dict:
+    """The same training steps on the code of git commit `ref` (its ojala_core, this script), in a child."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as old:
+        archive = subprocess.run(["git", "archive", ref, "ojala_core"], cwd=root, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        out = subprocess.run([sys.executable, __file__, "--training-only", "--mocks", args.mocks, "--objects",
+                              str(args.objects), "--batch-size", str(args.batch_size), "--train-steps",
+                              str(args.train_steps)], check=True, capture_output=True, text=True, cwd=root,
+                             env=dict(os.environ, PYTHONPATH=old))
+    return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mocks", default="data/mocks-default")
     parser.add_argument("--objects", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--train-steps", type=int, default=10)
+    parser.add_argument("--baseline-ref", default=None, help="git commit whose training step is timed too")
+    parser.add_argument("--training-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     frame = pd.read_parquet(f"{args.mocks}/test_real.parquet").head(args.objects)
     real = pd.read_parquet(f"{args.mocks}/jpas_unlabelled.parquet").head(args.objects)
     train = pd.read_parquet(f"{args.mocks}/train.parquet").head(args.objects)
+    if args.training_only:
+        print(json.dumps(_training_rates(train, real, args.batch_size, args.train_steps)))
+        return
     print(f"objects={len(frame)} batch={args.batch_size} torch threads={torch.get_num_threads()} "
           f"targets={len(V.targets)} (one decoder pass)")
     peak = _matmul_peak()
@@ -100,21 +148,21 @@ def main():
         print(f"{preset:6s} {model.n_parameters():>10,} params  inference {rates[preset]:8.0f} objects/s")
     print(f"paper/small inference: {rates['paper'] / rates['small']:.2f}x; 1,000,000 objects: "
           f"{1e6 / rates['small'] / 60:.1f} min with 'small', {1e6 / rates['paper'] / 60:.1f} min with 'paper'")
-    # Training: the paper's game (today's small.json) against the label-mode recipe (small-labels.json).
-    recipes = {"paper game (small.json)": TrainConfig(batch_size=args.batch_size),
-               "label mode 0.6 + dropout 0.3 (small-labels.json)":
-                   TrainConfig(batch_size=args.batch_size, label_fraction=0.6, context_dropout=0.3)}
-    measured = {}
-    for name, config in recipes.items():
-        torch.manual_seed(0)
-        model = Ojala(MODEL_PRESETS["small"], V, Normalisation.fit(train, V))
-        samples, targets, gflop = _training_rate(model, train, args.batch_size, args.train_steps, real, config)
-        measured[name] = (samples, targets)
-        achieved = gflop * samples / args.batch_size
-        print(f"small, {name}: {samples:6.0f} samples/s, {targets:7.0f} targets answered/s, {gflop:.1f} GFLOP/step, "
-              f"{achieved:.1f} GFLOP/s = {achieved / peak:.0%} of the matmul peak")
+    # Training: the paper's game (small.json) against the label-mode recipe (small-labels.json).
+    measured = _training_rates(train, real, args.batch_size, args.train_steps, peak)
     (a_s, a_t), (b_s, b_t) = measured.values()
     print(f"label mode / paper game: samples/s {b_s / a_s:.2f}x, targets answered/s {b_t / a_t:.2f}x")
+    if args.baseline_ref:
+        old = _baseline_rates(args.baseline_ref, args)
+        again = _training_rates(train, real, args.batch_size, args.train_steps)     # this code, after the child
+        for name in RECIPES:
+            now = (measured[name][0] + again[name][0]) / 2
+            print(f"{name}: this code {now:.0f} samples/s (before and after: {measured[name][0]:.0f}, "
+                  f"{again[name][0]:.0f}), {args.baseline_ref} {old[name][0]:.0f} samples/s: x{now / old[name][0]:.2f}")
+        label, paper = list(RECIPES)[1], list(RECIPES)[0]
+        label_now = (measured[label][1] + again[label][1]) / 2
+        print(f"targets answered/s, this code's label-mode recipe against {args.baseline_ref}'s paper game: "
+              f"x{label_now / old[paper][1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from ojala_core.vac.store import VacStore  # noqa: E402
 
 from . import url  # noqa: E402
 from .state import ExplorerState  # noqa: E402
-from .views.catalogue import CatalogueView  # noqa: E402
+from .views.catalogue import CatalogueView, table_columns  # noqa: E402
 from .views.diagrams import DIAGRAMS, DiagramView  # noqa: E402
 from .views.object_view import ObjectView  # noqa: E402
 from .views.similarity import SimilarityView  # noqa: E402
@@ -41,6 +41,16 @@ log = logging.getLogger(__name__)
 SIDEBAR_WIDTH, TABS_WIDTH, OBJECT_WIDTH = 250, 800, 500
 
 
+def explorer_columns(vocabulary) -> list[str]:
+    """The VAC columns held in memory for every object: the table's default columns, the diagrams'
+    axes and what the views read for each shown object. Any other column is read from the
+    partitions when first asked for (colour by, a filter, the table's column chooser)."""
+    axes = [c for spec in DIAGRAMS.values() for c in (spec.x, spec.y)]
+    classes = [c for name in vocabulary.classes for c in vocabulary[name].categories]
+    return list(dict.fromkeys([*table_columns(vocabulary, classes), *axes, "Z_GAL", "Z_QSO", "MAG_i",
+                               "QUALITY_FLAG", "OUTLIER_SCORE"]))
+
+
 @functools.lru_cache(maxsize=4)
 def load_resources(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
     """(VacStore, model, CoaddIndex or None), loaded once per server and shared by sessions."""
@@ -52,9 +62,12 @@ def load_resources(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
         if not path.exists():
             raise FileNotFoundError(f"{mocks_dir}: no test_real.parquet (a mocks folder made by 'ojala mocks')")
         labels = pd.read_parquet(path)
-    store = VacStore(vac_dir, labels)
-    store.index, store.embeddings                 # similarity search ready before the first click
-    model = Ojala.from_pretrained(model_dir or store.manifest["model"])
+    manifest = Path(vac_dir) / "manifest.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"{vac_dir}: no manifest.json (an unfinished or missing VAC; run 'ojala vac')")
+    model = Ojala.from_pretrained(model_dir or json.loads(manifest.read_text())["model"])
+    store = VacStore(vac_dir, labels, columns=explorer_columns(model.vocabulary))
+    store.index                                   # similarity search ready before the first click
     paths = sorted(glob.glob(spectra)) if spectra else []
     index = CoaddIndex(paths) if paths else None
     return store, model, index
@@ -73,7 +86,7 @@ def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
     clear = pn.widgets.Button(name="Clear selection", width=140)
     clear.on_click(state.clear_selection)
     label = pn.pane.HTML(_selection_html(state), sizing_mode="stretch_width")
-    state.param.watch(lambda *_: setattr(label, "object", _selection_html(state)), ["version", "selection_label",
+    state.param.watch(lambda *_: setattr(label, "object", _selection_html(state)), ["update_ms", "selection_label",
                                                                                    "selection_region"])
     views = [("Diagrams", pn.FlexBox(*(diagrams[n] for n in ("BPT", "WHAN", "SFMS", "CMD")), flex_wrap="wrap",
                                      sizing_mode="stretch_width")),
@@ -111,7 +124,8 @@ def _selection_html(state):
     n = int(state.mask.sum())
     label = escape(state.selection_label)
     region = escape(json.dumps(state.selection_region)) if state.selection_region else ""
-    return (f"<div id='selection' data-n='{n}' data-label='{label}' data-region='{region}'>"
+    return (f"<div id='selection' data-n='{n}' data-label='{label}' data-region='{region}' "
+            f"data-ms='{state.update_ms:.1f}'>"
             f"<b>Selection:</b> {label} — {n:,} shown</div>")
 
 

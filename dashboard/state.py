@@ -7,6 +7,7 @@ Not for drawing (see `dashboard.views`).
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -78,10 +79,14 @@ class ExplorerState(param.Parameterized):
     region = param.String("", doc="the selection region as JSON (kept in the page URL; '' for none)")
     selection_mode = param.Selector(default="replace", objects=list(SELECTION_MODES),
                                     doc="how a new selection meets the current one")
+    shift_held = param.Boolean(False, doc="Shift was held at the press of the last drag: it adds to the selection "
+                                          "(OR)")
     subsets = param.Dict({}, doc="kept subsets: name → {label, region (or None), rows, colour}")
     can_undo = param.Boolean(False, doc="there is a previous selection to go back to")
     subsets_text = param.String("", doc="the kept subsets as JSON (kept in the page URL; '' for none)")
     version = param.Integer(0, doc="bumps when the shown set (filters ∧ selection) changes")
+    update_ms = param.Number(0.0, doc="server time of the last change of the shown set [ms], from the drag or "
+                                      "filter to every view redrawn on the server")
     filter_version = param.Integer(0, doc="bumps when the filters change")
 
     def __init__(self, store: VacStore, model, spectra=None, **params):
@@ -94,6 +99,7 @@ class ExplorerState(param.Parameterized):
         super().__init__(**params)
         self.store, self.model, self.spectra = store, model, spectra
         self._cache = {}
+        self._change_started = None          # perf_counter of the start of a change of the shown set
         self._history = []                  # previous (selection, label, region), for undo
         self.param.classes.objects = classes
         self.classes = list(classes)
@@ -123,19 +129,15 @@ class ExplorerState(param.Parameterized):
     @property
     def redshift(self) -> np.ndarray:
         """Predicted z of each object: Z_QSO for QSOs, Z_GAL otherwise (NaN for stars)."""
-        frame = self.frame
-        cls = frame["CLASS"].astype(object).to_numpy()
-        z = np.where(cls == "QSO", frame["Z_QSO"].to_numpy(), frame["Z_GAL"].to_numpy())
-        return np.where(cls == "STAR", np.nan, z)
+        return self.store.shown_redshift
 
     def _filters(self) -> np.ndarray:
         frame = self.frame
-        cls = frame["CLASS"].astype(object).to_numpy()
-        keep = np.isin(cls, list(self.classes))
+        keep = np.array(frame["CLASS"].isin(list(self.classes)), dtype=bool)
         if self.min_probability > 0:
             p = np.zeros(len(frame), dtype=np.float32)
             for name in self.param.classes.objects:
-                p = np.where(cls == name, frame[f"P_{name}"].to_numpy(), p)
+                p = np.where((frame["CLASS"] == name).to_numpy(), frame[f"P_{name}"].to_numpy(), p)
             keep &= p >= self.min_probability
         mag = frame["MAG_i"].to_numpy()
         lo, hi = self.mag_range
@@ -146,11 +148,12 @@ class ExplorerState(param.Parameterized):
             z = self.redshift
             keep &= (z >= zlo) & (z <= zhi)
         if self.column:
-            values = frame[self.column].to_numpy()
+            values = self.store.column(self.column)
             keep &= (values >= self.column_range[0]) & (values <= self.column_range[1])
         if self.expression.strip():
             try:             # a malformed expression filters nothing and says why under its box
-                keep &= Expression(self.expression, frame.columns).mask(frame)
+                columns = self.store.columns_view()        # a column not in memory is read when named
+                keep &= Expression(self.expression, columns.columns).mask(columns)
                 self.expression_error = ""
             except ExpressionError as error:
                 self.expression_error = str(error)
@@ -159,6 +162,7 @@ class ExplorerState(param.Parameterized):
         return keep
 
     def _refilter(self, *_):
+        self._change_started = time.perf_counter()
         self.filter_mask = self._filters()
         self.filter_version += 1
         self._reselect()
@@ -170,12 +174,16 @@ class ExplorerState(param.Parameterized):
             picked[self.selection] = True
             mask &= picked
         self.mask = mask
-        self.version += 1
+        started = getattr(self, "_change_started", None) or time.perf_counter()
+        self.version += 1                          # every view redraws here, in its watcher
+        self._change_started = None
+        self.update_ms = 1000 * (time.perf_counter() - started)
 
     def select(self, rows, label: str, region: dict | None = None, mode: str | None = None):
         """Make `rows` the selection (described by `label` in the header; `region` its definition),
         or combine them with the current one by `mode` (default `selection_mode`): OR, AND, AND NOT.
         A combination of regions keeps its definition as ``{"combine": [[mode, region], ...]}``."""
+        self._change_started = self._change_started or time.perf_counter()
         mode = mode or self.selection_mode
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         if mode != "replace" and self.selection is not None:
@@ -253,11 +261,11 @@ class ExplorerState(param.Parameterized):
                     raise ValueError(f"unknown combination {mode!r} (one of {', '.join(SELECTION_MODES)})")
                 rows = _combine(rows, self.region_rows(part), mode)
             return rows
-        frame = self.frame
+        available = self.store.available
         for key in ("x", "y"):
-            if region.get(key) not in frame:
+            if region.get(key) not in available:
                 raise ValueError(f"the region's {key} column {region.get(key)!r} is not in this VAC")
-        x, y = frame[region["x"]].to_numpy(float), frame[region["y"]].to_numpy(float)
+        x, y = (self.store.column(region[key]).astype(float) for key in ("x", "y"))
         finite = np.isfinite(x) & np.isfinite(y)
         if "polygon" in region:
             polygon = np.asarray(region["polygon"], dtype=float)
@@ -268,14 +276,20 @@ class ExplorerState(param.Parameterized):
         (x0, x1), (y0, y1) = (sorted(float(v) for v in region[k]) for k in ("x_range", "y_range"))
         return np.flatnonzero(finite & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
 
+    def drag_mode(self) -> str | None:
+        """How a drag in a diagram meets the selection: OR while Shift is held (TOPCAT/glue's shift-drag),
+        else the chosen selection mode."""
+        return "add" if self.shift_held else None
+
     def select_region(self, region: dict, mode: str | None = None):
         """Select the objects inside `region` (see `region_rows`), combined by `mode`."""
+        self._change_started = time.perf_counter()
         self.select(self.region_rows(region), region_label(region), region, mode)
 
     def select_ids(self, ids, label: str) -> int:
         """Select the objects whose JPAS_ID is in `ids`; returns how many of the ids were found."""
         wanted = {str(i).strip() for i in ids if str(i).strip()}
-        rows = np.flatnonzero(self.frame["JPAS_ID"].isin(wanted).to_numpy())
+        rows = np.flatnonzero(self.frame["JPAS_ID"].isin(wanted).to_numpy(dtype=bool, na_value=False))
         self.select(rows, label)
         return len(rows)
 
@@ -283,7 +297,7 @@ class ExplorerState(param.Parameterized):
         """The selection as a file: its definition (the region, when it has one), its label and
         the JPAS_IDs of the shown objects."""
         return {"kind": SUBSET_KIND, "label": self.selection_label, "region": self.selection_region,
-                "vac": str(self.store.path), "jpas_ids": self.frame["JPAS_ID"].to_numpy()[self.mask].tolist()}
+                "vac": str(self.store.path), "jpas_ids": self.frame["JPAS_ID"][self.mask].astype(str).tolist()}
 
     def load_subset(self, text: str, name: str = "subset") -> str:
         """Select from a saved subset (`subset_document` JSON: its region when it has one, else its
@@ -337,7 +351,7 @@ class ExplorerState(param.Parameterized):
             if subset["region"] is not None:
                 items.append([name, subset["label"], subset["region"]])
             elif len(subset["rows"]) <= URL_MAX_IDS:
-                ids = self.frame["JPAS_ID"].to_numpy()[subset["rows"]].astype(str).tolist()
+                ids = self.frame["JPAS_ID"].iloc[subset["rows"]].astype(str).tolist()
                 items.append([name, subset["label"], None, ids])
         text = json.dumps(items, separators=(",", ":")) if items else ""
         if text != self.subsets_text:
@@ -353,7 +367,8 @@ class ExplorerState(param.Parameterized):
             if region is not None:
                 rows = self.region_rows(region)
             else:
-                rows = np.flatnonzero(self.frame["JPAS_ID"].isin({str(i) for i in item[3]}).to_numpy())
+                rows = np.flatnonzero(self.frame["JPAS_ID"].isin({str(i) for i in item[3]})
+                                      .to_numpy(dtype=bool, na_value=False))
             colour = SUBSET_COLOURS[len(kept) % len(SUBSET_COLOURS)]
             kept[str(name)] = {"label": str(label), "region": region, "rows": rows, "colour": colour}
         self.subsets = kept
@@ -370,8 +385,8 @@ class ExplorerState(param.Parameterized):
 
     def find(self, jpas_id: str) -> int | None:
         """The VAC row of catalogue id `jpas_id` (surrounding blanks ignored), or None."""
-        ids = self.frame["JPAS_ID"].to_numpy()
-        rows = np.flatnonzero(ids == str(jpas_id).strip())
+        equal = self.frame["JPAS_ID"] == str(jpas_id).strip()
+        rows = np.flatnonzero(equal.to_numpy(dtype=bool, na_value=False))
         return int(rows[0]) if len(rows) else None
 
     def cached(self, kind: str, row: int, compute):
@@ -382,6 +397,15 @@ class ExplorerState(param.Parameterized):
                 self._cache.clear()
             self._cache[key] = compute()
         return self._cache[key]
+
+    def vac_row(self, row: int) -> pd.Series:
+        """Every column of VAC row `row`: read from its partition (errors and derived values included),
+        with the in-memory ones (DESI values when joined)."""
+        def read():
+            full = self.store.full_rows([row]).iloc[0]
+            here = self.frame.iloc[row]
+            return pd.concat([full, here[[c for c in here.index if c not in full.index]]])
+        return self.cached("vac_row", row, read)
 
     def tokens_of(self, row: int):
         """The one-row token table of VAC row `row`."""

@@ -62,7 +62,7 @@ def _cmd_mocks(args):
     inputs.redshift_cuts = RedshiftCuts(min_deltachi2=args.desi_min_deltachi2,
                                         fiberstatus_zero=args.desi_fiberstatus_zero, objtype_tgt=args.desi_objtype_tgt)
     t0 = time.time()
-    manifest = build_mocks(inputs, args.out, seed=args.seed, radius_arcsec=args.radius)
+    manifest = build_mocks(inputs, args.out, seed=args.seed, radius_arcsec=args.radius, scheduler=args.scheduler)
     plot = mocks_qa(args.out)
     rows = ", ".join(f"{f['split']} {f['rows']}" for f in manifest["files"])
     print(f"mocks in {args.out}: {rows}; QA plot {plot}; {time.time() - t0:.0f} s")
@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="APER_COR_3_0", help="J-PAS photometry prefix (APER_COR_3_0, AUTO, ...)")
     _add_jpas_layout_arguments(p)
     p.add_argument("--radius", type=float, default=1.0, help="cross-match radius [arcsec] (default 1)")
+    p.add_argument("--scheduler", default=None,
+                   help="cross-match the HEALPix pixels as Dask tasks: 'local' or a scheduler address (default: "
+                        "in this process; workers must see --out)")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_cmd_mocks)
 

@@ -260,14 +260,15 @@ def _to_screen(g, x, y):
 
 def _isolated_points(page, vac, diagram, k=2):
     """The k shown objects farthest on screen from any other (rows, screen x, screen y), inside the
-    frame's top left, away from the legend (bottom right)."""
+    frame's top left third, away from the legend (bottom right, whose five entries reach up to the
+    middle of the small SFMS frame: a click there lands on the legend, not on the point)."""
     g = _geometry(page, diagram)
     x, y = (vac[c].to_numpy(float) for c in AXES[diagram])
     ok = vac["CLASS"].notna().to_numpy() & np.isfinite(x) & np.isfinite(y)
     px, py = _to_screen(g, x, y)
     rows = np.flatnonzero(ok)
     inside = rows[(px[rows] > g["left"] + 15) & (px[rows] < g["left"] + 0.6 * g["width"])
-                  & (py[rows] > g["top"] + 15) & (py[rows] < g["top"] + 0.45 * g["height"])]
+                  & (py[rows] > g["top"] + 15) & (py[rows] < g["top"] + 0.35 * g["height"])]
     d = np.hypot(px[inside, None] - px[None, rows], py[inside, None] - py[None, rows])
     d[d == 0] = np.inf
     best = inside[np.argsort(-d.min(axis=1))[:k]]
@@ -505,6 +506,26 @@ def test_subsets_combine_by_or_and_not_undo_and_show_in_their_colour_in_every_di
     _clear(page)
 
 
+def test_shift_drag_adds_to_the_selection_and_a_plain_drag_replaces_it(page, vac):
+    _show_tab(page, "Diagrams")
+    _clear(page)
+    g = _geometry(page, "BPT")
+    _drag(page, *_to_screen(g, -0.9, 0.9), *_to_screen(g, 0.1, -0.6))
+    _wait_for(page, "#selection", "data-label", lambda v: v.startswith("BPT box"))
+    in_a = _in_region(vac, _region(page))
+    page.keyboard.down("Shift")
+    _drag(page, *_to_screen(g, 0.2, 1.3), *_to_screen(g, 0.9, -1.3))
+    page.keyboard.up("Shift")                     # released at once: the press of the drag is what counts
+    label = _wait_for(page, "#selection", "data-label", lambda v: " OR (BPT box" in v)
+    in_b = _in_region(vac, _region(page)["combine"][1][1])
+    assert in_b.sum() > 0 and not (in_a & in_b).any(), label
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(int((in_a | in_b).sum())))
+    _drag(page, *_to_screen(g, -0.9, 0.9), *_to_screen(g, 0.1, -0.6))        # no Shift: a new selection
+    _wait_for(page, "#selection", "data-label", lambda v: v.startswith("BPT box") and " OR " not in v)
+    _wait_for(page, "#table-count", "data-rows", lambda v: v == str(int(in_a.sum())))
+    _clear(page)
+
+
 def test_open_an_object_without_desi_match_from_the_table(page, vac):
     row = _open_from_table(page, vac, lambda v: pd.isna(v["DESI_TARGETID"]) and v.name not in HOSTILE_IDS)
     _expect_object(page, vac, row)
@@ -523,7 +544,8 @@ def test_matched_object_shows_its_desi_class(page, vac):
 def test_click_a_point_opens_that_object_then_another(page, vac, diagram):
     _show_tab(page, "Embedding map" if diagram == "UMAP" else "Diagrams")
     points = page.evaluate(_JSPECTRUM_POINTS)
-    open_id = page.locator("#object-title").get_attribute("data-jpas-id")
+    title = page.locator("#object-title")
+    open_id = title.get_attribute("data-jpas-id") if title.count() else None
     # two objects other than the one already open (a click on it changes nothing, rightly)
     targets = [t for t in _isolated_points(page, vac, diagram, k=3) if vac["JPAS_ID"].iat[t[0]] != open_id][:2]
     for row, x, y in targets:
@@ -696,6 +718,32 @@ def test_table_headers_have_units_and_numbers_a_fixed_precision(page, vac):
     assert cell.inner_text() == f"{vac['Z_GAL'].iat[first]:.4f}"
     cell = page.locator(".tabulator-row").first.locator(".tabulator-cell[tabulator-field='MAG_i']")
     assert cell.inner_text() == f"{vac['MAG_i'].iat[first]:.2f}"
+
+
+def test_table_pages_and_sorts_on_the_server(page, vac):
+    _clear(page)
+    shown = vac[vac["CLASS"].notna()]
+    first_cell = page.locator(".tabulator-row").first.locator(".tabulator-cell[tabulator-field='JPAS_ID']")
+    page.locator(".table-next button").click()
+    _wait_for(page, "#table-page", "data-page", lambda v: v == "2")
+    assert first_cell.inner_text() == shown["JPAS_ID"].iat[15]
+    page.locator(".table-sort select").select_option("MAG_i")
+    _wait_for(page, "#table-page", "data-page", lambda v: v == "1")          # a new order starts at page 1
+    deadline = time.time() + 30
+    while first_cell.inner_text() != shown.sort_values("MAG_i", kind="stable")["JPAS_ID"].iat[0]:
+        assert time.time() < deadline, first_cell.inner_text()
+        page.wait_for_timeout(200)
+    page.locator(".table-desc input").click()
+    faintest = shown.sort_values("MAG_i", ascending=False, kind="stable")["JPAS_ID"].iat[0]
+    deadline = time.time() + 30
+    while first_cell.inner_text() != faintest:
+        assert time.time() < deadline, first_cell.inner_text()
+        page.wait_for_timeout(200)
+    pages = int(page.locator("#table-page").get_attribute("data-pages"))
+    assert pages == -(-len(shown) // 15)
+    page.locator(".table-desc input").click()
+    page.locator(".table-sort select").select_option("")
+    _wait_for(page, "#table-page", "data-page", lambda v: v == "1")
 
 
 def test_column_chooser_removes_and_adds_a_column(page):

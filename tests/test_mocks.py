@@ -73,6 +73,51 @@ def test_crossmatch_finds_planted_pairs_and_rejects_near_misses():
     assert len(j2) == 80
 
 
+def _global_match(ra_j, dec_j, ra_d, dec_d, radius_arcsec):
+    """The one-to-one match done at once on the whole catalogues (the definition the partitioned one must meet)."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    idx, sep, _ = SkyCoord(ra_j * u.deg, dec_j * u.deg).match_to_catalog_sky(SkyCoord(ra_d * u.deg, dec_d * u.deg))
+    sep = sep.to_value(u.arcsec)
+    close = np.flatnonzero(sep <= radius_arcsec)
+    order = close[np.lexsort((close, sep[close]))]
+    _, first = np.unique(idx[order], return_index=True)
+    kept = np.sort(order[first])
+    return kept, idx[kept], sep[kept]
+
+
+def test_crossmatch_by_healpix_pixel_equals_the_whole_catalogue_match_across_pixel_edges(tmp_path):
+    from astropy_healpix import HEALPix
+
+    from ojala_core.mocks.crossmatch import NSIDE, crossmatch
+
+    rng = np.random.default_rng(1)
+    # DESI targets around pixel corners (where four pixels meet), at the north pole and at RA 0/360.
+    corners = HEALPix(NSIDE, order="nested").boundaries_lonlat(np.arange(0, 12 * NSIDE**2, 997), step=1)
+    centres = np.c_[np.concatenate([corners[0].deg.ravel(), [0.0, 359.9999, 45.0]]),
+                    np.concatenate([corners[1].deg.ravel(), [89.9999, 0.0, 0.0]])]
+    pick = rng.integers(0, len(centres), 6000)
+    arcsec = 1 / 3600
+    ra_d = (centres[pick, 0] + rng.normal(0, 3 * arcsec, len(pick))) % 360
+    dec_d = np.clip(centres[pick, 1] + rng.normal(0, 3 * arcsec, len(pick)), -90, 90)
+    near = rng.integers(0, len(pick), 5000)                        # J-PAS objects 0–1.5" from a target
+    step = rng.uniform(0, 1.5 * arcsec, len(near))
+    angle = rng.uniform(0, 2 * np.pi, len(near))
+    dec_j = np.clip(dec_d[near] + step * np.sin(angle), -90, 90)
+    ra_j = (ra_d[near] + step * np.cos(angle) / np.cos(np.radians(dec_j)).clip(1e-3)) % 360
+    ra_j, dec_j = np.r_[ra_j, np.nan], np.r_[dec_j, 10.0]           # a row without a position matches nothing
+    expected = _global_match(ra_j[:-1], dec_j[:-1], ra_d, dec_d, 1.0)
+    got = crossmatch(ra_j, dec_j, ra_d, dec_d, 1.0, chunk_rows=700, workdir=tmp_path)
+    assert len(expected[0]) > 1000
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(e, g)
+    assert not list(tmp_path.iterdir())                            # the per-pixel files are gone
+    dasked = crossmatch(ra_j, dec_j, ra_d, dec_d, 1.0, chunk_rows=2000, scheduler="local")
+    for e, g in zip(expected, dasked):
+        np.testing.assert_array_equal(e, g)
+
+
 def test_splits_have_the_right_domains_and_no_cross_matched_object_is_trained_on(mocks):
     out, manifest = mocks
     frames = {s: pd.read_parquet(out / f"{s}.parquet") for s in ("train", "test_synth", "test_real", "jpas_unlabelled")}

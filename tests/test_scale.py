@@ -164,3 +164,26 @@ def test_a_3_worker_dask_cluster_gives_the_same_vac(model_with_reference, split_
         close = np.isclose(a[name], c[name], rtol=1e-3, atol=1e-3, equal_nan=True)
         assert close.mean() >= ANN_AGREEMENT, name
     assert dasked["scheduler"] == cluster.scheduler_address
+
+
+def test_worker_processes_give_the_same_vac_as_one_process(model_with_reference, split_catalogue, tmp_path):
+    one = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "one", chunk_rows=400,
+                      workers=1)
+    two = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "two", chunk_rows=400,
+                      workers=2)
+    assert one["workers"] == 1 and two["workers"] == 2 and len(two["partitions"]) > 2
+    a, b = _vac(tmp_path / "one", one), _vac(tmp_path / "two", two)
+    pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    assert one["summary"] == two["summary"]
+
+
+def test_duplicate_ids_are_found_across_partitions_of_a_streamed_file(model_with_reference, split_catalogue,
+                                                                       tmp_path):
+    cat = pd.read_parquet(split_catalogue / "jpas.parquet")
+    repeated = pd.concat([cat, cat.iloc[[3, 900]]], ignore_index=True)          # two ids seen before
+    repeated.to_parquet(tmp_path / "repeated.parquet")
+    manifest = produce_vac(model_with_reference, tmp_path / "repeated.parquet", tmp_path / "vac", chunk_rows=400)
+    vac = _vac(tmp_path / "vac", manifest)
+    flagged = (vac["QUALITY_FLAG"].to_numpy() & QUALITY_FLAGS["DUPLICATE_ID"]) > 0
+    assert np.flatnonzero(flagged).tolist() == [len(cat), len(cat) + 1]           # the second occurrences only
+    assert vac["CLASS"].iloc[-2:].isna().all() and manifest["summary"]["duplicate_id"] == 2

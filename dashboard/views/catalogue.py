@@ -1,5 +1,6 @@
-"""The catalogue table: the shown objects (filters ∧ selection), sortable, paged on the server,
-with the sidebar filters and the export of the selection. Not for plots.
+"""The catalogue table: the shown objects (filters ∧ selection), sorted and paged on the server
+(only the page on screen is built, so it costs the same at 10⁴ and 10⁷ objects), with the sidebar
+filters and the export of the selection. Not for plots.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from html import escape
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 
@@ -51,59 +53,102 @@ def _header(name, units):
 
 
 class CatalogueView(pn.viewable.Viewer):
-    """Filters (sidebar), the table of shown objects and the export of that set."""
+    """Filters (sidebar), the table of shown objects (one page at a time) and the export of that set."""
 
     export_format = param.Selector(default="csv", objects=list(EXPORT_FORMATS))
+    page = param.Integer(1, bounds=(1, None), doc="page of the table on screen (1 = first)")
+    sort_by = param.Selector(default="", objects=[""], doc="column the shown objects are ordered by ('' = VAC order)")
+    descending = param.Boolean(False, doc="largest first")
 
     def __init__(self, state, page_size=15, **params):
         super().__init__(**params)
         self.state = state
-        frame = state.frame
-        desi = [c for c in (LABEL_PREFIX + "TARGETID", LABEL_PREFIX + "Z_GAL") if c in frame]
+        self.page_size = page_size
+        store = state.store
+        desi = [c for c in (LABEL_PREFIX + "TARGETID", LABEL_PREFIX + "Z_GAL") if c in state.frame]
         self.columns = [c for c in table_columns(state.model.vocabulary, state.param.classes.objects)
-                        if c in frame] + desi
-        self.units = vac_units(frame.columns)
-        self.table = pn.widgets.Tabulator(self._value(), pagination="remote", page_size=page_size, disabled=True,
+                        if c in store.available] + desi
+        self.units = vac_units(store.available)
+        self.param.sort_by.objects = ["", *[c for c in store.numeric_columns() if c not in _HIDDEN]]
+        self._order_cache = (None, None)
+        self.table = pn.widgets.Tabulator(self._value(), pagination=None, sortable=False, disabled=True,
                                           show_index=False, sizing_mode="stretch_width", height=470,
                                           selectable=False, name="catalogue", **self._look(self.columns))
         self.table.on_click(self._on_click)
         self.chooser = pn.widgets.MultiChoice(name="Columns", value=list(self.columns), sizing_mode="stretch_width",
-                                              options=[c for c in frame.columns if c not in _HIDDEN])
+                                              options=[c for c in store.available if c not in _HIDDEN])
         self.chooser.param.watch(self._on_columns, "value")
         self.search = pn.widgets.TextInput(name="Find JPAS_ID", placeholder="catalogue id, then Enter", width=220)
         self.search.param.watch(self._on_search, "enter_pressed")
         self.search_message = pn.pane.HTML("", name="search-message")
         self.count = pn.pane.HTML(self._count_html(), name="table-count")
+        self.pager = pn.pane.HTML(self._pager_html(), name="table-page")
         self.download = pn.widgets.FileDownload(callback=self._export, filename="ojala-selection.csv",
                                                 label="Export shown rows", button_type="primary", width=220)
         self._export_dir = None
         self.param.watch(self._on_format, "export_format")
-        state.param.watch(self._refresh, "version")
+        self.param.watch(self._refresh, ["page"])
+        self.param.watch(self._first_page, ["sort_by", "descending"])
+        state.param.watch(self._first_page, "version")
+
+    # -- the page on screen ------------------------------------------------------------------------
+    def _order(self) -> np.ndarray:
+        """The shown rows in table order (sorted by `sort_by`, NaN last), kept until they or the order change."""
+        key = (self.state.version, self.sort_by, self.descending)
+        if self._order_cache[0] != key:
+            rows = self.state.shown_rows
+            if self.sort_by:
+                values = self.state.store.column(self.sort_by)[rows].astype(float)
+                values = -values if self.descending else values
+                rows = rows[np.argsort(np.where(np.isnan(values), np.inf, values), kind="stable")]
+            self._order_cache = (key, rows)
+        return self._order_cache[1]
+
+    @property
+    def n_pages(self) -> int:
+        return max(1, -(-int(self.state.mask.sum()) // self.page_size))
 
     def _value(self):
-        rows = self.state.shown_rows
-        frame = self.state.frame
-        frame = frame.iloc[rows, [frame.columns.get_loc(c) for c in self.columns]]   # one take, shown columns only
-        frame.index = rows
-        return frame
+        start = (self.page - 1) * self.page_size
+        rows = self._order()[start:start + self.page_size]
+        store = self.state.store
+        return pd.DataFrame({c: store.values(c, rows) for c in self.columns}, index=rows)
 
     def _look(self, columns) -> dict:
         """Tabulator titles (name [unit]) and number formatters (fixed decimals, no thousands mark)."""
-        frame = self.state.frame
+        store = self.state.store
         formatters = {}
         for name in columns:
-            if frame[name].dtype.kind == "f":
+            if store.is_float(name):
                 decimals = column_precision(name, self.units.get(name))
                 formatters[name] = {"type": "money", "precision": decimals, "symbol": "", "thousand": False}
         return {"titles": {c: _header(c, self.units) for c in columns}, "formatters": formatters}
 
     def _on_columns(self, event):
-        chosen = [c for c in event.new if c in self.state.frame] or ["JPAS_ID"]
+        chosen = [c for c in event.new if c in self.state.store.available] or ["JPAS_ID"]
         if "JPAS_ID" not in chosen:
             chosen = ["JPAS_ID", *chosen]         # the id stays: a row must say which object it is
         self.columns = chosen
         look = self._look(chosen)
         self.table.param.update(value=self._value(), titles=look["titles"], formatters=look["formatters"])
+
+    def _pager_html(self):
+        return (f'<span id="table-page" data-page="{self.page}" data-pages="{self.n_pages}">page <b>{self.page:,}'
+                f'</b> of {self.n_pages:,}</span>')
+
+    def _turn(self, step):
+        self.page = int(np.clip(self.page + step, 1, self.n_pages))
+
+    def paging(self):
+        """Previous / next page, the page number, and the order of the rows."""
+        previous = pn.widgets.Button(name="◀", width=40, css_classes=["table-previous"])
+        previous.on_click(lambda *_: self._turn(-1))
+        following = pn.widgets.Button(name="▶", width=40, css_classes=["table-next"])
+        following.on_click(lambda *_: self._turn(+1))
+        sort = pn.widgets.Select.from_param(self.param.sort_by, name="", width=180, css_classes=["table-sort"])
+        desc = pn.widgets.Checkbox.from_param(self.param.descending, name="largest first", width=110,
+                                              css_classes=["table-desc"])
+        return pn.Row(previous, self.pager, following, pn.pane.HTML("<small>sort by</small>"), sort, desc)
 
     def _on_search(self, *_):
         text = self.search.value_input if self.search.value_input is not None else self.search.value
@@ -120,9 +165,17 @@ class CatalogueView(pn.viewable.Viewer):
         return (f'<span id="table-count" data-rows="{n}"><b>{n:,}</b> objects shown of {len(self.state.frame):,}'
                 f'</span>')
 
+    def _first_page(self, *_):
+        """Another shown set or order starts at page 1."""
+        if self.page != 1:
+            self.page = 1                          # refreshes through the page watcher
+        else:
+            self._refresh()
+
     def _refresh(self, *_):
         self.table.value = self._value()
         self.count.object = self._count_html()
+        self.pager.object = self._pager_html()
 
     def _on_click(self, event):
         rows = self.table.value.index
@@ -182,7 +235,7 @@ class CatalogueView(pn.viewable.Viewer):
         def _on_column(event):
             column_range.visible = bool(event.new)
             if event.new:
-                values = s.frame[event.new].to_numpy()
+                values = s.store.column(event.new)
                 lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
                 column_range.start, column_range.end = lo, hi
                 s.column_range = (lo, hi)
@@ -222,6 +275,6 @@ class CatalogueView(pn.viewable.Viewer):
         return pn.Column(box, apply, message, width=width)
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.count, self.search, self.search_message), self.table,
+        return pn.Column(pn.Row(self.count, self.search, self.search_message), self.paging(), self.table,
                          pn.Card(self.chooser, title="Columns", collapsed=True, sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh import events
 from bokeh.models import HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize, shade
 
@@ -127,15 +128,16 @@ class DiagramView(pn.viewable.Viewer):
 
     def _points(self, mask_name, trigger):
         def points(**_):
-            frame = self.state.frame
-            mask = getattr(self.state, mask_name) & np.isfinite(frame[self.spec.x].to_numpy()) \
-                & np.isfinite(frame[self.spec.y].to_numpy())
-            cols = [self.spec.x, self.spec.y, "CLASS"]
-            if self.colour_by not in ("class", "density"):
-                cols.append(self.colour_by)
-            data = frame.loc[mask, list(dict.fromkeys(cols))]
-            return hv.Points(data, kdims=[self.spec.x, self.spec.y], vdims=[c for c in data.columns
-                                                                           if c not in (self.spec.x, self.spec.y)])
+            store = self.state.store
+            x, y = store.column(self.spec.x), store.column(self.spec.y)
+            rows = np.flatnonzero(getattr(self.state, mask_name) & np.isfinite(x) & np.isfinite(y))
+            cls = self.state.frame["CLASS"].array          # taken by code: no string per object
+            data = {self.spec.x: x[rows], self.spec.y: y[rows],
+                    "CLASS": pd.Categorical.from_codes(cls.codes[rows], cls.categories)}
+            if self.colour_by not in ("class", "density", self.spec.x, self.spec.y):
+                data[self.colour_by] = store.column(self.colour_by)[rows]
+            return hv.Points(pd.DataFrame(data), kdims=[self.spec.x, self.spec.y],
+                             vdims=[c for c in data if c not in (self.spec.x, self.spec.y)])
         return hv.DynamicMap(points, streams=[hv.streams.Params(self.state, [trigger])])
 
     def _build(self):
@@ -156,7 +158,7 @@ class DiagramView(pn.viewable.Viewer):
         opts = dict(tools=["box_select", "lasso_select", "tap"], active_tools=["box_select"],
                     xlabel=spec.xlabel, ylabel=spec.ylabel, title=spec.name, responsive=False,
                     height=self.height, width=self.width)
-        fg = fg.opts(**opts)
+        fg = fg.opts(**opts, hooks=[self._follow_shift])
         for stream, callback in ((hv.streams.BoundsXY, self._on_box), (hv.streams.Lasso, self._on_lasso),
                                  (hv.streams.Tap, self._on_tap)):
             stream(source=fg).add_subscriber(callback)
@@ -176,14 +178,13 @@ class DiagramView(pn.viewable.Viewer):
     def _subset_points(self, **_):
         """The filtered objects of the kept subsets, each in its subset's colour (the last kept wins)."""
         state = self.state
-        frame = state.frame
-        x, y = frame[self.spec.x].to_numpy(), frame[self.spec.y].to_numpy()
-        colour = np.full(len(frame), "", dtype=object)
+        x, y = self._xy()
+        colour = np.full(len(x), -1, dtype=np.int8)                  # index into SUBSET_COLOURS
         for subset in state.subsets.values():
-            colour[subset["rows"]] = subset["colour"]
-        rows = np.flatnonzero((colour != "") & state.filter_mask & np.isfinite(x) & np.isfinite(y))
+            colour[subset["rows"]] = SUBSET_COLOURS.index(subset["colour"])
+        rows = np.flatnonzero((colour >= 0) & state.filter_mask & np.isfinite(x) & np.isfinite(y))
         data = pd.DataFrame({self.spec.x: x[rows], self.spec.y: y[rows],
-                             "SUBSET": pd.Categorical(colour[rows], categories=list(SUBSET_COLOURS))})
+                             "SUBSET": pd.Categorical.from_codes(colour[rows], list(SUBSET_COLOURS))})
         points = hv.Points(data, kdims=[self.spec.x, self.spec.y], vdims=["SUBSET"])
         if len(rows) == 0:         # no extent of its own: borrow the diagram's, or rasterize has none
             finite = np.isfinite(x) & np.isfinite(y) & state.filter_mask
@@ -195,15 +196,24 @@ class DiagramView(pn.viewable.Viewer):
     def _marker(self, current_row):
         xy = []
         if current_row is not None:
-            row = self.state.frame.iloc[current_row]
-            if np.isfinite(row[self.spec.x]) and np.isfinite(row[self.spec.y]):
-                xy = [(row[self.spec.x], row[self.spec.y])]
+            x, y = (float(v[current_row]) for v in self._xy())
+            if np.isfinite(x) and np.isfinite(y):
+                xy = [(x, y)]
         return hv.Points(xy, [self.spec.x, self.spec.y]).opts(marker="x", size=16, color="magenta", line_width=3,
                                                               show_legend=False)
 
     def _xy(self):
-        frame = self.state.frame
-        return frame[self.spec.x].to_numpy(), frame[self.spec.y].to_numpy()
+        store = self.state.store
+        return store.column(self.spec.x), store.column(self.spec.y)
+
+    def _follow_shift(self, plot, element):
+        """Shift-drag adds to the selection: Bokeh's selection events carry no keys, but the press that
+        starts a drag (PanStart) does, and reaches the server before the drag's selection."""
+        figure = plot.state
+        if not getattr(figure, "_follows_shift", False):
+            figure.on_event(events.PanStart, lambda event: setattr(
+                self.state, "shift_held", bool((event.modifiers or {}).get("shift"))))
+            figure._follows_shift = True
 
     def _on_box(self, bounds=None, **_):
         if not bounds:
@@ -211,28 +221,41 @@ class DiagramView(pn.viewable.Viewer):
         x0, y0, x1, y1 = (float(b) for b in bounds)
         spec = self.spec
         self.state.select_region({"diagram": spec.name, "x": spec.x, "y": spec.y, "x_range": [x0, x1],
-                                  "y_range": [y0, y1]})
+                                  "y_range": [y0, y1]}, self.state.drag_mode())
 
     def _on_lasso(self, geometry=None, **_):
         if geometry is None or len(geometry) < 3:
             return
         spec = self.spec             # the polygon in diagram coordinates: re-applicable to another VAC
         self.state.select_region({"diagram": spec.name, "x": spec.x, "y": spec.y,
-                                  "polygon": np.asarray(geometry, dtype=float).tolist()})
+                                  "polygon": np.asarray(geometry, dtype=float).tolist()}, self.state.drag_mode())
 
     def _nearest_shown(self, x, y) -> int | None:
         """VAC row of the shown object nearest to (x, y) within `TAP_RADIUS_PX` on screen, else None."""
         if x is None or y is None:
             return None
-        xs, ys = self._xy()
-        rows = np.flatnonzero(self.state.mask & np.isfinite(xs) & np.isfinite(ys))
+        rows, xs, ys = self._shown_by_x()
         if len(rows) == 0:
             return None
-        (x0, x1), (y0, y1) = self._shown_ranges(xs[rows], ys[rows])
+        (x0, x1), (y0, y1) = self._shown_ranges(xs, ys)
         width, height = self._frame.width or self.width - 90, self._frame.height or self.height - 80
-        d2 = ((xs[rows] - x) / (x1 - x0) * width) ** 2 + ((ys[rows] - y) / (y1 - y0) * height) ** 2
+        # Only objects within the tap radius in x can be near: a slice of the x-sorted shown objects.
+        reach = TAP_RADIUS_PX * (x1 - x0) / width
+        lo, hi = np.searchsorted(xs, [x - reach, x + reach])
+        if hi <= lo:
+            return None
+        d2 = ((xs[lo:hi] - x) / (x1 - x0) * width) ** 2 + ((ys[lo:hi] - y) / (y1 - y0) * height) ** 2
         nearest = int(np.argmin(d2))
-        return int(rows[nearest]) if d2[nearest] <= TAP_RADIUS_PX ** 2 else None
+        return int(rows[lo + nearest]) if d2[nearest] <= TAP_RADIUS_PX ** 2 else None
+
+    def _shown_by_x(self):
+        """(rows, x, y) of the shown objects with finite coordinates, sorted by x; made once per shown set."""
+        if getattr(self, "_by_x", (None,))[0] != self.state.version:
+            xs, ys = self._xy()
+            rows = np.flatnonzero(self.state.mask & np.isfinite(xs) & np.isfinite(ys))
+            rows = rows[np.argsort(xs[rows], kind="stable")]
+            self._by_x = (self.state.version, rows, xs[rows], ys[rows])
+        return self._by_x[1:]
 
     def _on_tap(self, x=None, y=None, **_):
         row = self._nearest_shown(x, y)
@@ -249,8 +272,8 @@ class DiagramView(pn.viewable.Viewer):
         if row is not None:
             frame = self.state.frame
             cls = str(frame["CLASS"].iloc[row])
-            values = {self.spec.x: frame[self.spec.x].iloc[row], self.spec.y: frame[self.spec.y].iloc[row],
-                      "JPAS_ID": str(frame["JPAS_ID"].iloc[row]), "CLASS": cls,
+            x, y = (float(v[row]) for v in self._xy())
+            values = {self.spec.x: x, self.spec.y: y, "JPAS_ID": str(frame["JPAS_ID"].iloc[row]), "CLASS": cls,
                       "P_CLASS": float(frame[f"P_{cls}"].iloc[row]) if f"P_{cls}" in frame else np.nan,
                       "Z_SHOWN": float(self.state.redshift[row]), "MAG_i": float(frame["MAG_i"].iloc[row])}
             data = {name: [values[name]] for name in columns}

@@ -283,7 +283,7 @@ class ObjectView(pn.viewable.Viewer):
         if row is None:
             return
         s = self.state
-        vac = s.frame.iloc[row]
+        vac = s.vac_row(row)
         jpas_id = escape(str(vac["JPAS_ID"]))          # catalogue text: shown as text, never as HTML
         self._head.object = f'<h3 id="object-title" data-jpas-id="{jpas_id}">Object {jpas_id}</h3>'
         if pd.isna(vac["CLASS"]):

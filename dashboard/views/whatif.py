@@ -122,14 +122,14 @@ class WhatIfView(pn.viewable.Viewer, TabView):
         rows = s.shown_rows
         if len(rows) > MAX_SELECTION:
             rows = np.sort(np.random.default_rng(0).choice(rows, MAX_SELECTION, replace=False))
-        galaxies = rows[s.frame["CLASS"].astype(object).to_numpy()[rows] == "GALAXY"]
+        galaxies = rows[(s.frame["CLASS"].iloc[rows] == "GALAXY").to_numpy()]
         if len(galaxies) == 0:
             self.population.objects = [pn.pane.Alert("No galaxy in the selection.", alert_type="info")]
             return
         tokens = s.store.tokens(galaxies)
         after = whatif_predict(s.model, tokens, self.hidden())
         derived = derived_columns(after, tokens["MAG_i"].to_numpy(float), tokens["MAG_i_ERR"].to_numpy(float))
-        x0, y0 = s.frame["LOG_NII_HA"].to_numpy()[galaxies], s.frame["LOG_OIII_HB"].to_numpy()[galaxies]
+        x0, y0 = s.store.values("LOG_NII_HA", galaxies), s.store.values("LOG_OIII_HB", galaxies)
         x1, y1 = derived["LOG_NII_HA"], derived["LOG_OIII_HB"]
         axes = ["LOG_NII_HA", "LOG_OIII_HB"]             # both are key dimensions of a Points element
         plot = (hv.Points((x0, y0), axes, label="all tokens").opts(color="#9a9a9a", size=3)

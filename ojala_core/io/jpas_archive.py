@@ -216,7 +216,10 @@ def iter_raw_chunks(path, columns, chunk_rows, text_columns=()):
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=list(columns)):
+            # pre_buffer off: with it, pyarrow kept every read row group (memory grew with the file, 1.5 →
+            # 3.7 GB over 16 chunks of 50,000 rows); without, memory holds about one chunk.
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=chunk_rows,
+                                                                              columns=list(columns)):
                 frame = batch.to_pandas()
                 yield {c: frame[c].to_numpy() for c in columns}
         elif suffix in (".csv", ".txt"):

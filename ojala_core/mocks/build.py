@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -182,7 +183,7 @@ def _write_concatenated(parts, path, select=None):
     return rows
 
 
-def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict:
+def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0, scheduler=None) -> dict:
     """Build (or resume) the mock tables in `out_dir`; returns the manifest.
 
     Parameters
@@ -193,6 +194,8 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
         Seeds the noise of every coadd file's mocks (deterministic per file).
     radius_arcsec : float
         Cross-match radius J-PAS × DESI.
+    scheduler : None, ``"local"`` or a Dask scheduler address
+        Where the cross-match's HEALPix pixels are matched (see `crossmatch`).
     """
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
@@ -209,7 +212,15 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0) -> dict
     zcat = read_redshift_catalogue(inputs.desi_zcatalog, footprint=Footprint.around(real["RA"], real["DEC"],
                                    radius_arcsec), cuts=inputs.redshift_cuts, counts=zcat_counts,
                                    targetids=coadd_targetids(sorted(inputs.desi_spectra)))
-    j_idx, d_idx, sep = crossmatch(real["RA"], real["DEC"], zcat["TARGET_RA"], zcat["TARGET_DEC"], radius_arcsec)
+    # The cross-match's per-pixel files: in the system's temporary folder, or in out_dir where Dask workers see them.
+    workdir = None
+    if scheduler is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".crossmatch-*"):          # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        workdir = out_dir
+    j_idx, d_idx, sep = crossmatch(real["RA"], real["DEC"], zcat["TARGET_RA"], zcat["TARGET_DEC"], radius_arcsec,
+                                   workdir=workdir, scheduler=scheduler)
     matched = pd.Series(j_idx, index=zcat["TARGETID"].to_numpy()[d_idx])
     log.info("J-PAS %d objects (%d with >= %d NB), DESI %d, matched %d",
              n_read, len(jpas), MIN_NB_OBSERVED, len(zcat), len(j_idx))

@@ -93,13 +93,20 @@ class EmbeddingIndex:
         return self
 
     @classmethod
-    def load(cls, vac_dir) -> "EmbeddingIndex":
-        """The index stored in a VAC folder (similarity.faiss + similarity_rows.npy)."""
+    def load(cls, vac_dir, mmap: bool = False) -> "EmbeddingIndex":
+        """The index stored in a VAC folder (similarity.faiss + similarity_rows.npy); `mmap` maps an
+        IVF index's vectors from the file instead of reading them (256 bytes per object for `small`)."""
         import faiss
 
         self = cls.__new__(cls)
-        self.index = _set_nprobe(faiss.read_index(str(Path(vac_dir) / "similarity.faiss")))
-        self.rows = np.load(Path(vac_dir) / "similarity_rows.npy")
+        path = str(Path(vac_dir) / "similarity.faiss")
+        flags = faiss.IO_FLAG_MMAP if mmap else 0
+        try:
+            index = faiss.read_index(path, flags)
+        except RuntimeError:                  # a flat (exact) index cannot be mapped: read it
+            index = faiss.read_index(path)
+        self.index = _set_nprobe(index)
+        self.rows = np.load(Path(vac_dir) / "similarity_rows.npy", mmap_mode="r" if mmap else None)
         return self
 
     def save(self, vac_dir):
@@ -124,9 +131,11 @@ class EmbeddingIndex:
         rows = np.where(nearest >= 0, self.rows[nearest], -1)
         return rows, np.where(nearest >= 0, np.sqrt(np.maximum(distance2, 0.0)), np.inf)
 
-    def neighbours_of(self, row, embeddings, k):
-        """k nearest other objects of VAC row `row` (itself excluded)."""
-        rows, dist = self.search(embeddings[row], k + 1)
+    def neighbours_of(self, row, vector, k):
+        """k nearest other objects of VAC row `row`, whose embedding is `vector` (d,) (itself excluded).
+        `vector` may also be the whole embedding array, of which row `row` is taken."""
+        vector = np.asarray(vector)
+        rows, dist = self.search(vector[row] if vector.ndim == 2 else vector, k + 1)
         keep = (rows[0] != row) & (rows[0] >= 0)
         return rows[0][keep][:k], dist[0][keep][:k]
 

@@ -1,9 +1,11 @@
 """Read access to a finished VAC for interactive use: the columns to plot and filter in
-memory, full rows and tokens of a few objects on demand, similarity search, exports.
+memory, other columns loaded when first asked for, full rows and tokens of a few objects on
+demand, similarity search, exports.
 
 Memory holds one row per object with the VAC's own columns (predictions, derived values,
-classes, UMAP, scores; float32) and none of the input photometry, which is read per
-object from the Parquet row groups. Not for producing VACs (see `produce`).
+classes, UMAP, scores; float32; ids as Arrow strings), or only those named by the caller, and
+none of the input photometry, which is read per object from the Parquet row groups.
+Embeddings and the similarity index are memory-mapped. Not for producing VACs (see `produce`).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ..io.files import atomic_path
 from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, jpas_photometry
 from ..io.tables import InputError
 from ..tokens import catalogue_tokens
@@ -24,7 +27,11 @@ from .similarity import EmbeddingIndex, load_embeddings
 __all__ = ["VacStore", "LABEL_PREFIX"]
 
 LABEL_PREFIX = "DESI_"   # DESI values of cross-matched objects: DESI_Z_GAL, DESI_LOGM, ...
-_DERIVED_PLOT_COLUMNS = {"G_R": ("MAG_G", "MAG_R")}
+# Plot columns computed from stored ones: g − r [mag] and log10 EW(Hα) [dex(Å)] (EW > 0 only).
+_DERIVED_PLOT_COLUMNS = {"G_R": ("MAG_G", "MAG_R"), "LOG_HALPHA_EW": ("HALPHA_6562_EW",)}
+_RAW_PREFIXES = ("FLAGS_", "MASK_FLAGS_")      # with the photometry prefix: input columns, never in memory
+_LAZY_CACHE = 24                               # columns loaded on demand kept at a time
+FITS_EXPORT_ROWS = 1_000_000                   # a FITS export is built in memory: larger ones go to Parquet/CSV
 
 
 class VacStore:
@@ -37,7 +44,7 @@ class VacStore:
         table); they are added as ``DESI_{NAME}`` columns (``TARGETID`` as a string).
     """
 
-    def __init__(self, vac_dir, labels: pd.DataFrame | None = None):
+    def __init__(self, vac_dir, labels: pd.DataFrame | None = None, columns=None):
         self.path = Path(vac_dir)
         manifest_path = self.path / "manifest.json"
         if not manifest_path.exists():
@@ -47,7 +54,9 @@ class VacStore:
         self.parts = self.manifest["partitions"]
         if any("band_units" not in p for p in self.parts):
             raise InputError(f"{manifest_path}: made by an older 'ojala vac' (no band_units); run 'ojala vac' again")
-        self.frame = self._load_frame()
+        self.schema = pq.read_schema(self.path / self.parts[0]["path"])
+        self._lazy: dict[str, np.ndarray] = {}
+        self.frame = self._load_frame(columns)
         if labels is not None:
             self._join_labels(labels)
         self._first_rows = np.array([p["first_row"] for p in self.parts])
@@ -56,27 +65,97 @@ class VacStore:
         return len(self.frame)
 
     # -- in-memory columns ---------------------------------------------------------------------
-    def _memory_columns(self) -> list[str]:
-        schema = pq.read_schema(self.path / self.parts[0]["path"])
-        raw = (f"{self.prefix}_", "FLAGS_", "MASK_FLAGS_")
-        return [n for n in schema.names if not n.startswith(raw)]
+    def _vac_columns(self) -> list[str]:
+        """The VAC's own columns (no input photometry), as stored."""
+        raw = (f"{self.prefix}_", *_RAW_PREFIXES)
+        return [n for n in self.schema.names if not n.startswith(raw)]
 
-    def _load_frame(self) -> pd.DataFrame:
-        columns = self._memory_columns()
-        frames = [pq.read_table(self.path / p["path"], columns=columns).to_pandas() for p in self.parts]
+    def _read_columns(self, names) -> pd.DataFrame:
+        frames = [pq.read_table(self.path / p["path"], columns=list(names)).to_pandas() for p in self.parts]
         frame = pd.concat(frames, ignore_index=True)
         for name in frame.columns:
             if frame[name].dtype == np.float64:
                 frame[name] = frame[name].astype(np.float32)
-            elif frame[name].dtype == object and name not in ("JPAS_ID",):
+            elif frame[name].dtype == object and name != "JPAS_ID":
                 frame[name] = frame[name].astype("category")
-        frame["JPAS_ID"] = frame["JPAS_ID"].astype(str)
-        for name, (a, b) in _DERIVED_PLOT_COLUMNS.items():
-            if a in frame and b in frame:
-                frame[name] = (frame[a] - frame[b]).astype(np.float32)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frame["LOG_HALPHA_EW"] = np.log10(frame["HALPHA_6562_EW"].where(frame["HALPHA_6562_EW"] > 0))
         return frame
+
+    def _load_frame(self, columns) -> pd.DataFrame:
+        stored = self._vac_columns()
+        wanted = stored if columns is None else [c for c in dict.fromkeys(["JPAS_ID", "CLASS", *columns])
+                                                 if c in stored]
+        derived = {k: v for k, v in _DERIVED_PLOT_COLUMNS.items() if columns is None or k in columns}
+        sources = [c for names in derived.values() for c in names if c in stored and c not in wanted]
+        frame = self._read_columns(wanted + sources)
+        # Ids as Arrow strings: about 20 bytes per object instead of a Python string each.
+        frame["JPAS_ID"] = frame["JPAS_ID"].astype(str).astype("string[pyarrow]")
+        for name, values in self._derived(frame, derived).items():
+            frame[name] = values
+        return frame.drop(columns=sources)
+
+    @staticmethod
+    def _derived(frame, derived) -> dict:
+        """The `derived` plot columns (names of `_DERIVED_PLOT_COLUMNS`) that `frame`'s columns allow."""
+        out = {}
+        if "G_R" in derived and {"MAG_G", "MAG_R"} <= set(frame):
+            out["G_R"] = (frame["MAG_G"] - frame["MAG_R"]).astype(np.float32)
+        if "LOG_HALPHA_EW" in derived and "HALPHA_6562_EW" in frame:
+            ew = frame["HALPHA_6562_EW"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["LOG_HALPHA_EW"] = np.log10(ew.where(ew > 0)).astype(np.float32)
+        return out
+
+    @property
+    def available(self) -> list[str]:
+        """Every column the store can give (`column`): in memory, stored in the VAC, or derived."""
+        names = list(self.frame.columns) + [c for c in self._vac_columns() if c not in self.frame]
+        names += [c for c in _DERIVED_PLOT_COLUMNS if c not in names]
+        return names
+
+    @functools.cached_property
+    def shown_redshift(self) -> np.ndarray:
+        """The predicted z of each object (float32): Z_QSO for QSOs, Z_GAL otherwise, NaN for stars."""
+        cls = self.frame["CLASS"]
+        z = np.where((cls == "QSO").to_numpy(), self.column("Z_QSO"), self.column("Z_GAL"))
+        return np.where((cls == "STAR").to_numpy(), np.nan, z).astype(np.float32)
+
+    def column(self, name) -> np.ndarray:
+        """Values of column `name` for every object: from memory, or read from the partitions when first
+        asked (the last `_LAZY_CACHE` such columns are kept)."""
+        if name in self.frame:
+            return self.frame[name].to_numpy()
+        if name not in self._lazy:
+            if name in _DERIVED_PLOT_COLUMNS:
+                sources = _DERIVED_PLOT_COLUMNS[name]
+                values = self._derived(pd.DataFrame({c: self.column(c) for c in sources}), {name: sources})[name]
+            elif name in self._vac_columns():
+                values = self._read_columns([name])[name]
+            else:
+                raise KeyError(f"no column {name!r} in the VAC {self.path}")
+            if len(self._lazy) >= _LAZY_CACHE:
+                self._lazy.pop(next(iter(self._lazy)))
+            self._lazy[name] = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+        return self._lazy[name]
+
+    def values(self, name, rows) -> np.ndarray:
+        """Values of column `name` for VAC rows `rows` only (ids and classes converted for those rows alone)."""
+        if name in self.frame:
+            return self.frame[name].iloc[np.asarray(rows)].to_numpy()
+        return self.column(name)[np.asarray(rows)]
+
+    def is_float(self, name) -> bool:
+        """Whether column `name` holds floating-point values (without reading it)."""
+        import pyarrow as pa
+
+        if name in self.frame:
+            return self.frame[name].dtype.kind == "f"
+        if name in _DERIVED_PLOT_COLUMNS:
+            return True
+        return name in self.schema.names and pa.types.is_floating(self.schema.field(name).type)
+
+    def columns_view(self) -> "ColumnView":
+        """A mapping column name → values over every available column (for filter expressions)."""
+        return ColumnView(self)
 
     def _join_labels(self, labels: pd.DataFrame):
         from ..vocabulary import DEFAULT_VOCABULARY
@@ -99,7 +178,14 @@ class VacStore:
                 if c.startswith(LABEL_PREFIX) and not c.endswith("_ERR") and c != LABEL_PREFIX + "TARGETID"]
 
     def numeric_columns(self) -> list[str]:
-        return [c for c in self.frame.columns if self.frame[c].dtype.kind in "fi" and c != "EMBEDDING_ROW"]
+        """Numeric columns, in memory or not (from the VAC's schema), without bookkeeping ones."""
+        import pyarrow as pa
+
+        in_memory = [c for c in self.frame.columns if self.frame[c].dtype.kind in "fi"]
+        stored = [f.name for f in self.schema if f.name in self._vac_columns() and f.name not in self.frame
+                  and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+        derived = [c for c in _DERIVED_PLOT_COLUMNS if c not in self.frame]
+        return [c for c in in_memory + stored + derived if c != "EMBEDDING_ROW"]
 
     # -- full rows, tokens -----------------------------------------------------------------------
     def _partition_of(self, rows) -> np.ndarray:
@@ -140,28 +226,85 @@ class VacStore:
 
     # -- similarity --------------------------------------------------------------------------------
     @functools.cached_property
+    def _embedding_parts(self) -> list[np.ndarray]:
+        """Each partition's embeddings, memory-mapped (rows in EMBEDDING_ROW order)."""
+        return [np.load(self.path / "embeddings" / (Path(p["path"]).stem + ".npy"), mmap_mode="r")
+                for p in self.parts]
+
+    def embedding(self, row: int) -> np.ndarray:
+        """The embedding (d,) of VAC row `row` (NaN when the object was not predicted)."""
+        k = int(self._partition_of([row])[0])
+        return np.asarray(self._embedding_parts[k][row - self.parts[k]["first_row"]], dtype=np.float32)
+
+    @functools.cached_property
     def embeddings(self) -> np.ndarray:
+        """Every embedding in memory (for tests and notebooks; the explorer uses `embedding`)."""
         return load_embeddings(self.path)
 
     @functools.cached_property
     def index(self) -> EmbeddingIndex:
-        return EmbeddingIndex.load(self.path) if (self.path / "similarity.faiss").exists() \
+        return EmbeddingIndex.load(self.path, mmap=True) if (self.path / "similarity.faiss").exists() \
             else EmbeddingIndex(self.embeddings)
 
     def similar(self, row: int, k: int = 8):
         """The k objects nearest to `row` in embedding space: (rows, distances ascending)."""
-        if not np.isfinite(self.embeddings[row]).all():
+        vector = self.embedding(row)
+        if not np.isfinite(vector).all():
             raise ValueError(f"object {self.frame['JPAS_ID'].iat[row]} has no embedding (it was not predicted)")
-        return self.index.neighbours_of(row, self.embeddings, k)
+        return self.index.neighbours_of(row, vector, k)
 
     # -- export ------------------------------------------------------------------------------------
     def export(self, rows, path, fmt: str) -> Path:
-        """Write the full rows `rows` (inputs, predictions, DESI values if joined) to `path`."""
+        """Write the full rows `rows` (inputs, predictions, DESI values if joined) to `path`.
+
+        CSV and Parquet are written one partition at a time (memory holds one partition's selected
+        rows); FITS is written whole, so it is refused above `FITS_EXPORT_ROWS` rows."""
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"unknown export format '{fmt}' (choose from {sorted(EXPORT_FORMATS)})")
         rows = np.sort(np.asarray(rows, dtype=np.int64))
+        if fmt == "fits" or len(rows) == 0:
+            if len(rows) > FITS_EXPORT_ROWS:
+                raise InputError(f"{len(rows):,} rows are too many for one FITS table written in memory (at most "
+                                 f"{FITS_EXPORT_ROWS:,}): export them as Parquet or CSV")
+            return export_table(self._export_frame(rows), path, fmt)
+        part_of = self._partition_of(rows)
+        writer = None
+        with atomic_path(path) as tmp:
+            for k in np.unique(part_of):
+                frame = self._export_frame(rows[part_of == k])
+                if fmt == "csv":
+                    frame.to_csv(tmp, index=False, mode="w" if writer is None else "a", header=writer is None)
+                    writer = True
+                else:
+                    import pyarrow as pa
+
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+            if fmt == "parquet" and writer is not None:
+                writer.close()
+        return Path(path)
+
+    def _export_frame(self, rows) -> pd.DataFrame:
         frame = self.full_rows(rows) if len(rows) else pd.read_parquet(self.path / self.parts[0]["path"]).iloc[:0]
-        desi = [c for c in self.frame.columns if c.startswith(LABEL_PREFIX)]
-        for name in desi:
+        for name in [c for c in self.frame.columns if c.startswith(LABEL_PREFIX)]:
             frame[name] = self.frame[name].to_numpy()[rows] if len(rows) else []
-        return export_table(frame, path, fmt)
+        return frame
+
+
+class ColumnView:
+    """Column name → values of every object of a `VacStore`, loading columns not in memory when asked."""
+
+    def __init__(self, store: VacStore):
+        self.store = store
+        self.columns = store.available
+
+    def __getitem__(self, name):
+        return self.store.column(name)
+
+    def __contains__(self, name):
+        return name in self.columns
+
+    def __len__(self):
+        return len(self.store)
