@@ -402,14 +402,18 @@ class ExplorerState(param.Parameterized):
         """Every column of VAC row `row`: read from its partition (errors and derived values included),
         with the in-memory ones (DESI values when joined)."""
         def read():
-            full = self.store.full_rows([row]).iloc[0]
+            full = self._full_row(row).iloc[0]
             here = self.frame.iloc[row]
             return pd.concat([full, here[[c for c in here.index if c not in full.index]]])
         return self.cached("vac_row", row, read)
 
+    def _full_row(self, row: int) -> pd.DataFrame:
+        """VAC row `row` as stored (one read, shared by `vac_row` and `tokens_of`)."""
+        return self.cached("full_row", row, lambda: self.store.full_rows([row]))
+
     def tokens_of(self, row: int):
         """The one-row token table of VAC row `row`."""
-        return self.cached("tokens", row, lambda: self.store.tokens([row]))
+        return self.cached("tokens", row, lambda: self.store.tokens([row], raw=self._full_row(row)))
 
     @property
     def shown_rows(self) -> np.ndarray:

@@ -3,16 +3,19 @@ and lasso selection, click-to-open, and a colour-by choice. Not for single objec
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import datashader as ds
+import datashader.transfer_functions as tf
 import holoviews as hv
+import matplotlib
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
 from bokeh import events
-from bokeh.models import HoverTool
+from bokeh.models import ColumnDataSource, HoverTool
 from holoviews.operation.datashader import datashade, dynspread, rasterize, shade
 
 from ojala_core.constants import speagle14_log_sfr
@@ -30,6 +33,14 @@ HOVER_FIELDS = ("JPAS_ID", "CLASS", "P_CLASS", "Z_SHOWN", "MAG_i")
 HOVER_TOOLTIPS = [("ID", "@JPAS_ID"), ("class", "@CLASS"), ("P(class)", "@P_CLASS{0.000}"),
                   ("z", "@Z_SHOWN{0.000}"), ("i", "@MAG_i{0.00}")]
 _CURVE_STYLE = {"Ke01": "solid", "Ka03": "dashed", "S06": "dotted"}
+
+
+def _extent(values) -> tuple:
+    """(min, max) of finite `values`, widened when they are one value; (0, 1) when there are none."""
+    if not len(values):
+        return (0.0, 1.0)
+    lo, hi = float(values.min()), float(values.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
 
 
 def _bpt_overlay():
@@ -122,9 +133,11 @@ class DiagramView(pn.viewable.Viewer):
         self.state, self.spec = state, spec
         self.height, self.width = height, width
         self.param.colour_by.objects = ["class", "density"] + state.store.numeric_columns()
+        self._sources = None                # (marker, hover ring) ColumnDataSources of the current figure
         self._pane = pn.pane.HoloViews(self._build(), sizing_mode="fixed", height=height, width=width,
                                        linked_axes=False, css_classes=[f"diagram-{spec.name}"])
         self.param.watch(lambda *_: setattr(self._pane, "object", self._build()), "colour_by")
+        state.param.watch(lambda event: self._show_marker(event.new), "current_row")
 
     def _points(self, mask_name, trigger):
         def points(**_):
@@ -140,25 +153,64 @@ class DiagramView(pn.viewable.Viewer):
                              vdims=[c for c in data if c not in (self.spec.x, self.spec.y)])
         return hv.DynamicMap(points, streams=[hv.streams.Params(self.state, [trigger])])
 
+    def _shaded(self, mask_name, trigger, how):
+        """One RGB image of the objects of `mask_name`, rasterised and shaded by datashader in one step
+        for the plot's current ranges and size; `how`: "grey", "class" or "density". (HoloViews'
+        datashade/dynspread chain did the same in three operations whose overhead, not the
+        aggregation, was most of a selection's server time.)"""
+        spec = self.spec
+
+        def draw(x_range=None, y_range=None, width=None, height=None, **_):
+            x, y = self._xy()
+            finite = np.isfinite(x) & np.isfinite(y)
+            rows = np.flatnonzero(getattr(self.state, mask_name) & finite)
+            ranges = [now or fixed or _extent(v[self.state.filter_mask & finite])
+                      for now, fixed, v in ((x_range, spec.x_range, x), (y_range, spec.y_range, y))]
+            canvas = ds.Canvas(plot_width=max(int(width or self.width - 90), 10),
+                               plot_height=max(int(height or self.height - 80), 10), x_range=ranges[0],
+                               y_range=ranges[1])
+            cls = self.state.frame["CLASS"].array                    # taken by code: no string per object
+            frame = pd.DataFrame({"x": x[rows], "y": y[rows],
+                                  "CLASS": pd.Categorical.from_codes(cls.codes[rows], cls.categories)})
+            if how == "class":
+                agg = canvas.points(frame, "x", "y", ds.count_cat("CLASS"))
+                # min_alpha: a lone object of a class stays as visible as its colour (default 40 is near white)
+                shade_image = functools.partial(tf.shade, color_key=CLASS_COLOURS, min_alpha=160)
+            else:
+                agg = canvas.points(frame, "x", "y")
+                shade_image = functools.partial(tf.shade, cmap=["#e4e4e4", "#9a9a9a"]) if how == "grey" else \
+                    functools.partial(tf.shade, cmap=matplotlib.colormaps["viridis"], how="eq_hist")
+            if float(agg.sum()) > 0:
+                image = shade_image(agg)
+                image = image if how == "grey" else tf.dynspread(image, threshold=0.8)
+            else:        # nothing in view: a transparent image (shade fails on an empty aggregate)
+                image = tf.Image(np.zeros(agg.shape[:2], dtype=np.uint32), coords={"x": agg.x, "y": agg.y},
+                                 dims=["y", "x"])
+            rgba = shade.uint32_to_uint8_xr(image).rename({"x": spec.x, "y": spec.y})
+            return hv.RGB(rgba, kdims=[spec.x, spec.y], vdims=[*hv.RGB.vdims, hv.Dimension("A")])
+        return hv.DynamicMap(draw, streams=[hv.streams.Params(self.state, [trigger]), hv.streams.RangeXY(),
+                                            hv.streams.PlotSize()])
+
+    def _class_legend(self):
+        """Legend entries of the class colours (the shaded image has none of its own)."""
+        # A point at NaN draws nothing in the frame but gives the legend its coloured swatch.
+        return hv.Overlay([hv.Points([(np.nan, np.nan)], [self.spec.x, self.spec.y], label=name).opts(
+                               color=colour, size=8)
+                           for name, colour in CLASS_COLOURS.items() if name in self.state.param.classes.objects])
+
     def _build(self):
         spec = self.spec
         ranges = {k: v for k, v in (("x_range", spec.x_range), ("y_range", spec.y_range)) if v}
-        background = shade_or_blank(self._points("filter_mask", "filter_version"), cmap=["#e4e4e4", "#9a9a9a"],
-                                    **ranges)
-        shown = self._points("mask", "version")
-        if self.colour_by == "class":
-            # min_alpha: a lone object of a class stays as visible as its colour (default 40 is near white)
-            fg = dynspread(shade_or_blank(shown, aggregator=ds.count_cat("CLASS"), color_key=CLASS_COLOURS,
-                                          min_alpha=160, **ranges), threshold=0.8)
-        elif self.colour_by == "density":
-            fg = dynspread(shade_or_blank(shown, cmap="viridis", cnorm="eq_hist", **ranges), threshold=0.8)
+        background = self._shaded("filter_mask", "filter_version", "grey")
+        if self.colour_by in ("class", "density"):
+            fg = self._shaded("mask", "version", self.colour_by)
         else:
-            fg = rasterize(shown, aggregator=ds.mean(self.colour_by), **ranges).opts(
+            fg = rasterize(self._points("mask", "version"), aggregator=ds.mean(self.colour_by), **ranges).opts(
                 cmap="plasma", colorbar=True, clabel=self.colour_by)
         opts = dict(tools=["box_select", "lasso_select", "tap"], active_tools=["box_select"],
                     xlabel=spec.xlabel, ylabel=spec.ylabel, title=spec.name, responsive=False,
                     height=self.height, width=self.width)
-        fg = fg.opts(**opts, hooks=[self._follow_shift])
+        fg = fg.opts(**opts, hooks=[self._follow_shift, self._pointer_glyphs])
         for stream, callback in ((hv.streams.BoundsXY, self._on_box), (hv.streams.Lasso, self._on_lasso),
                                  (hv.streams.Tap, self._on_tap)):
             stream(source=fg).add_subscriber(callback)
@@ -168,9 +220,10 @@ class DiagramView(pn.viewable.Viewer):
                              streams=[hv.streams.Params(self.state, ["subsets", "filter_version"])])
         kept = dynspread(shade_or_blank(kept, aggregator=ds.count_cat("SUBSET"), color_key=_SUBSET_KEY, min_alpha=200,
                                         **ranges), threshold=0.8).opts(**opts, show_legend=False)
-        marker = hv.DynamicMap(self._marker, streams=[hv.streams.Params(self.state, ["current_row"])])
-        hover = hv.DynamicMap(self._hover_point, streams=[hv.streams.PointerXY(source=fg)])
-        plot = background.opts(**opts) * fg * kept * marker * hover
+        hv.streams.PointerXY(source=fg).add_subscriber(self._on_pointer)
+        plot = background.opts(**opts) * fg * kept
+        if self.colour_by == "class":
+            plot = plot * self._class_legend()
         if spec.overlay is not None:
             plot = plot * spec.overlay()
         return plot.opts(legend_position="bottom_right", show_legend=spec.name in ("BPT", "SFMS"))
@@ -193,14 +246,44 @@ class DiagramView(pn.viewable.Viewer):
             points = points.redim.range(**extent)
         return points
 
-    def _marker(self, current_row):
-        xy = []
-        if current_row is not None:
-            x, y = (float(v[current_row]) for v in self._xy())
+    # -- the open object's marker and the hover ring: Bokeh glyphs of their own ---------------------
+    # A click or a pointer move changes one small data source; the datashaded images are not redrawn
+    # (as a HoloViews layer, every click re-rendered and re-sent every diagram's images).
+    def _pointer_glyphs(self, plot, element):
+        figure = plot.state
+        if getattr(figure, "_ojala_pointer", None) is None:
+            marker = ColumnDataSource({"x": [], "y": []})
+            figure.scatter("x", "y", source=marker, marker="x", size=16, color="magenta", line_width=3)
+            ring = ColumnDataSource({name: [] for name in ("x", "y", *HOVER_FIELDS)})
+            rings = figure.scatter("x", "y", source=ring, size=13, fill_alpha=0.0, line_color="black", line_alpha=0.7,
+                                   line_width=1.5)
+            figure.add_tools(HoverTool(renderers=[rings], tooltips=HOVER_TOOLTIPS))
+            figure._ojala_pointer = (marker, ring)
+        if self._sources is not figure._ojala_pointer:
+            self._sources = figure._ojala_pointer
+            marker, _ = self._sources
+            marker.data = self._marker_data(self.state.current_row)
+
+    @staticmethod
+    def _push(source, data):
+        """Set a data source's data in its document's next tick (inside the document lock), or at once
+        when no server session holds it."""
+        doc = source.document
+        if doc is None or doc.session_context is None:
+            source.data = data
+        else:
+            doc.add_next_tick_callback(lambda: setattr(source, "data", data))
+
+    def _marker_data(self, row) -> dict:
+        if row is not None:
+            x, y = (float(v[row]) for v in self._xy())
             if np.isfinite(x) and np.isfinite(y):
-                xy = [(x, y)]
-        return hv.Points(xy, [self.spec.x, self.spec.y]).opts(marker="x", size=16, color="magenta", line_width=3,
-                                                              show_legend=False)
+                return {"x": [x], "y": [y]}
+        return {"x": [], "y": []}
+
+    def _show_marker(self, row):
+        if self._sources is not None:
+            self._push(self._sources[0], self._marker_data(row))
 
     def _xy(self):
         store = self.state.store
@@ -262,24 +345,23 @@ class DiagramView(pn.viewable.Viewer):
         if row is not None:                     # a click on empty space opens nothing
             self.state.current_row = row
 
-    def _hover_point(self, x=None, y=None):
-        """The object under the pointer as one ringed point whose Bokeh hover shows its ID, class,
-        P(class), z and i: the datashaded layers hold no points in the browser, so the lookup is
-        done here, on the server, as the pointer moves."""
+    def _on_pointer(self, x=None, y=None):
+        """Ring the object under the pointer; the ring's Bokeh hover shows its ID, class, P(class), z and
+        i: the datashaded layers hold no points in the browser, so the lookup is done here, on the
+        server, as the pointer moves."""
+        if self._sources is None:
+            return
         row = self._nearest_shown(x, y)
-        columns = [self.spec.x, self.spec.y, *HOVER_FIELDS]
-        data = {name: [] for name in columns}
+        data = {name: [] for name in ("x", "y", *HOVER_FIELDS)}
         if row is not None:
             frame = self.state.frame
             cls = str(frame["CLASS"].iloc[row])
-            x, y = (float(v[row]) for v in self._xy())
-            values = {self.spec.x: x, self.spec.y: y, "JPAS_ID": str(frame["JPAS_ID"].iloc[row]), "CLASS": cls,
+            px, py = (float(v[row]) for v in self._xy())
+            values = {"x": px, "y": py, "JPAS_ID": str(frame["JPAS_ID"].iloc[row]), "CLASS": cls,
                       "P_CLASS": float(frame[f"P_{cls}"].iloc[row]) if f"P_{cls}" in frame else np.nan,
                       "Z_SHOWN": float(self.state.redshift[row]), "MAG_i": float(frame["MAG_i"].iloc[row])}
-            data = {name: [values[name]] for name in columns}
-        return hv.Points(data, kdims=[self.spec.x, self.spec.y], vdims=list(HOVER_FIELDS)).opts(
-            tools=[HoverTool(tooltips=HOVER_TOOLTIPS)], size=13, fill_alpha=0.0, line_color="black",
-            line_alpha=0.7, line_width=1.5, nonselection_alpha=1.0, selection_alpha=1.0, show_legend=False)
+            data = {name: [values[name]] for name in data}
+        self._push(self._sources[1], data)
 
     def _shown_ranges(self, xs, ys):
         """(x0, x1), (y0, y1) on screen: the plot's own ranges, else the fixed or the data ranges."""

@@ -207,9 +207,10 @@ class VacStore:
         frame = pd.concat(frames, ignore_index=True).set_index("EMBEDDING_ROW", drop=False)
         return frame.loc[rows].reset_index(drop=True)
 
-    def tokens(self, rows) -> pd.DataFrame:
-        """Token tables (as the model saw them) of the given rows, rebuilt from the input columns."""
-        raw = self.full_rows(rows)
+    def tokens(self, rows, raw: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Token tables (as the model saw them) of the given rows, rebuilt from the input columns
+        (`raw`: their `full_rows`, when already read)."""
+        raw = self.full_rows(rows) if raw is None else raw
         part_of = self._partition_of(raw["EMBEDDING_ROW"].to_numpy())
         pieces = []
         for k in np.unique(part_of):                   # each partition's rows read in its file's own units
