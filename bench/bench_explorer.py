@@ -177,7 +177,8 @@ def measure(vac, mocks, model) -> dict:
             out["whatif_update"] = time.perf_counter() - t
             t = time.perf_counter()
             page.get_by_role("button", name="Apply mask to the selection").click()
-            page.locator("text=/BPT of \\d+ galaxies/").first.wait_for(timeout=120_000)
+            page.wait_for_function("() => [...Bokeh.index.query(v => v.model.type === 'Figure')]"
+                                   ".some(v => String(v.model.title?.text).startsWith('BPT of'))", timeout=120_000)
             out["whatif_selection"] = time.perf_counter() - t
             t = time.perf_counter()
             page.locator(".bk-tab", has_text="Similar").click()

@@ -41,16 +41,18 @@ def make_catalogue(sky, rows, out, file_rows=1_000_000, seed=0) -> Path:
     rng = np.random.default_rng(seed)
     folder = Path(out) / "catalogue"
     folder.mkdir(parents=True)
-    copy, written, k = 0, 0, 0
+    copy, cursor, written, k = 0, 0, 0, 0          # copy number and position in the base catalogue
     while written < rows:
         frames, n = [], 0
         while n < min(file_rows, rows - written):
-            part = base.iloc[:min(len(base), file_rows - n, rows - written - n)].copy()
+            part = base.iloc[cursor:cursor + min(file_rows - n, rows - written - n)].copy()
+            cursor += len(part)
+            if cursor == len(base):
+                cursor, copy = 0, copy + 1
             part["TILE_ID"] = part["TILE_ID"] + 100_000 * (copy + 1)
             part[fluxes] = part[fluxes].to_numpy() * (1 + 0.02 * rng.standard_normal((len(part), len(fluxes))))
             frames.append(part)
             n += len(part)
-            copy += 1
         pd.concat(frames, ignore_index=True).to_parquet(folder / f"jpas-{k:04d}.parquet", row_group_size=50_000)
         written += n
         k += 1

@@ -188,3 +188,36 @@ def test_kept_subsets_travel_as_text_and_come_back_with_their_rows(state, tiny_v
         state.drop_subset(name)
     assert state.subsets_text == ""
     state.clear_selection()
+
+
+def test_a_store_of_a_few_columns_reads_the_others_when_asked(tiny_vac):
+    full = VacStore(tiny_vac)
+    lean = VacStore(tiny_vac, columns=["MAG_i", "LOG_HALPHA_EW"])
+    assert {"JPAS_ID", "CLASS", "MAG_i", "LOG_HALPHA_EW"} == set(lean.frame.columns)
+    assert "LOGM_ERR" in lean.available and "G_R" in lean.available and "LOGM_ERR" in lean.numeric_columns()
+    np.testing.assert_array_equal(lean.column("LOGM_ERR"), full.frame["LOGM_ERR"].to_numpy())
+    np.testing.assert_array_equal(lean.column("G_R"), full.frame["G_R"].to_numpy())
+    np.testing.assert_array_equal(lean.values("CLASS", [4, 1]), full.frame["CLASS"].to_numpy()[[4, 1]])
+    assert lean.is_float("LOGM_ERR") and not lean.is_float("CLASS") and not lean.is_float("QUALITY_FLAG")
+    state = ExplorerState(lean, model=None)
+    state.expression = "LOGM_ERR < 0.2 and G_R > 0.5"                # columns read when the filter names them
+    assert state.expression_error == ""
+    expected = (full.frame["LOGM_ERR"] < 0.2) & (full.frame["G_R"] > 0.5) & full.frame["CLASS"].notna()
+    assert state.mask.tolist() == expected.tolist()
+    with pytest.raises(KeyError, match="no column 'NOPE'"):
+        lean.column("NOPE")
+
+
+def test_a_local_sample_takes_whole_row_groups_of_the_rows(tiny_vac):
+    from ojala_core.vac.store import ROW_GROUP_ROWS
+
+    store = VacStore(tiny_vac, columns=[])
+    rows = np.arange(0, len(store), 2)
+    sample = store.local_sample(rows, 40, seed=3)
+    assert len(sample) == 40 and set(sample) <= set(rows) and np.all(np.diff(sample) > 0)
+    assert np.array_equal(sample, store.local_sample(rows, 40, seed=3))
+    first = np.array([p["first_row"] for p in store.parts])
+    part = np.searchsorted(first, sample, side="right") - 1
+    groups = set(zip(part, (sample - first[part]) // ROW_GROUP_ROWS))
+    assert len(groups) <= 2                           # a tiny VAC: one row group per partition of 500 rows
+    assert np.array_equal(store.local_sample(rows[:10], 40), rows[:10])

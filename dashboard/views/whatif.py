@@ -7,7 +7,6 @@ from __future__ import annotations
 from html import escape
 
 import holoviews as hv
-import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -21,7 +20,7 @@ from . import TabView
 
 __all__ = ["WhatIfView", "filters_near_line"]
 
-MAX_SELECTION = 2000
+MAX_SELECTION = 500        # galaxies predicted again (a seeded sample of whole row groups of the selection)
 
 
 def filters_near_line(model, rest_wavelength, z, half_width=150.0):
@@ -120,9 +119,7 @@ class WhatIfView(pn.viewable.Viewer, TabView):
     def _apply_to_selection(self, *_):
         s = self.state
         rows = s.shown_rows
-        if len(rows) > MAX_SELECTION:
-            rows = np.sort(np.random.default_rng(0).choice(rows, MAX_SELECTION, replace=False))
-        galaxies = rows[(s.frame["CLASS"].iloc[rows] == "GALAXY").to_numpy()]
+        galaxies = s.store.local_sample(rows[(s.frame["CLASS"].iloc[rows] == "GALAXY").to_numpy()], MAX_SELECTION)
         if len(galaxies) == 0:
             self.population.objects = [pn.pane.Alert("No galaxy in the selection.", alert_type="info")]
             return

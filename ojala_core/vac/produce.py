@@ -51,6 +51,7 @@ from .reference import (
     partition_columns,
 )
 from .similarity import NPROBE, OUTLIER_K, EmbeddingIndex, make_index, training_rows
+from .store import ROW_GROUP_ROWS
 
 __all__ = ["produce_vac", "catalogue_files", "QUALITY_FLAGS", "MIN_NB_FOR_GOOD"]
 
@@ -65,8 +66,7 @@ QUALITY_FLAGS = {"DUPLICATE_ID": 1, "NO_PHOTOMETRY": 2, "FEW_BANDS": 4, "NO_ISDS
 # What a finished partition was made from: resume/part-NNNNN.json beside catalogue/ and embeddings/.
 RUN_RECORD = "run.json"
 _TABLE_SUFFIXES = (".parquet", ".pq", ".fits", ".fit", ".csv")
-# Small row groups let the explorer read one object's full row without reading its partition.
-ROW_GROUP_ROWS = 4096
+# Small row groups (store.ROW_GROUP_ROWS) let the explorer read one object's full row without its partition.
 
 
 def catalogue_files(catalogue) -> list[Path]:

@@ -31,6 +31,7 @@ LABEL_PREFIX = "DESI_"   # DESI values of cross-matched objects: DESI_Z_GAL, DES
 _DERIVED_PLOT_COLUMNS = {"G_R": ("MAG_G", "MAG_R"), "LOG_HALPHA_EW": ("HALPHA_6562_EW",)}
 _RAW_PREFIXES = ("FLAGS_", "MASK_FLAGS_")      # with the photometry prefix: input columns, never in memory
 _LAZY_CACHE = 24                               # columns loaded on demand kept at a time
+ROW_GROUP_ROWS = 4096                          # rows per Parquet row group of a VAC partition (see produce)
 FITS_EXPORT_ROWS = 1_000_000                   # a FITS export is built in memory: larger ones go to Parquet/CSV
 
 
@@ -206,6 +207,21 @@ class VacStore:
                 frames.append(pq.read_table(path, filters=[("EMBEDDING_ROW", "in", wanted.tolist())]).to_pandas())
         frame = pd.concat(frames, ignore_index=True).set_index("EMBEDDING_ROW", drop=False)
         return frame.loc[rows].reset_index(drop=True)
+
+    def local_sample(self, rows, n: int, seed: int = 0) -> np.ndarray:
+        """At most `n` of `rows`, drawn (seeded) as whole Parquet row groups of them, then thinned: a
+        sample whose full rows are read from a few row groups, not from every partition."""
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        if len(rows) <= n:
+            return rows
+        part_of = self._partition_of(rows)
+        group = part_of * (1 << 32) + (rows - self._first_rows[part_of]) // ROW_GROUP_ROWS
+        groups, counts = np.unique(group, return_counts=True)
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(groups))
+        chosen = groups[order[:np.searchsorted(np.cumsum(counts[order]), n) + 1]]
+        picked = rows[np.isin(group, chosen)]
+        return np.sort(rng.choice(picked, min(n, len(picked)), replace=False))
 
     def tokens(self, rows, raw: pd.DataFrame | None = None) -> pd.DataFrame:
         """Token tables (as the model saw them) of the given rows, rebuilt from the input columns
