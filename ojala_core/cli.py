@@ -84,7 +84,8 @@ def _cmd_evaluate(args):
         write_json(args.out, scores)
     if args.card:
         from .model.card import write_model_card
-        write_model_card(args.model, scores, args.card)
+        report = json.loads(Path(args.report).read_text()) if args.report else None
+        write_model_card(args.model, scores, args.card, report)
     print(text)
 
 
@@ -226,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the scores to this JSON file")
     p.add_argument("--card", metavar="COMMAND",
                    help="also write MODEL/MODEL_CARD.md, quoting COMMAND as the training command")
+    p.add_argument("--report", metavar="METRICS_JSON",
+                   help="with --card: a validation report's metrics.json ('ojala validate') for the card's "
+                        "OJALA vs HGB vs LePHARE tables")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("calibrate", help="post-hoc calibration of a model's 1σ errors and class probabilities, "

@@ -103,7 +103,7 @@ def test_metric_values_are_finite_where_there_are_enough_objects(report):
             assert math.isfinite(tree["mass_sfr"]["LOGM"]["sigma_nmad"])
             assert math.isfinite(tree["halpha_luminosity"]["all"]["sigma_nmad"])
             assert math.isfinite(tree["bh_mass"]["LOG_MBH"]["sigma_nmad"])
-        for context in ("full", "no_T3_T4", "T1_BB_morph", "BB", "BB_morph"):
+        for context in ("full", "no_morph", "no_T3_T4", "T1_BB_morph", "BB", "BB_morph"):
             assert math.isfinite(m[sample]["classification"][context]["weighted_f1"])
         for scores in m[sample]["masked_lines"].values():
             assert scores["n"] >= 20 and math.isfinite(scores["sigma_nmad"]) and scores["mean_bands_hidden"] >= 1
@@ -171,6 +171,7 @@ def test_contexts_come_from_the_trays_of_the_vocabulary():
     t1 = context_tokens(V, "T1_BB_morph")
     assert set(t1) == set(TRAYS["T1"]) | set(V.broad_band_magnitudes) | {"MORPHTYPE"}
     assert context_tokens(V, "full") is None and set(context_tokens(V, "BB")) == set(V.broad_band_magnitudes)
+    assert set(context_tokens(V, "no_morph")) == set(V.observations) - {"MORPHTYPE"}
     assert not any(V[t].is_label for t in no_red + t1)
 
 

@@ -22,6 +22,7 @@ from ojala_core.constants import speagle14_log_sfr
 from ojala_core.diagnostics import BPT_CURVES, WHAN_CUTS, bpt_curve
 
 from ..state import SUBSET_COLOURS
+from .locking import edit_in_document_lock
 
 __all__ = ["DiagramView", "DIAGRAMS", "CLASS_COLOURS"]
 
@@ -266,13 +267,8 @@ class DiagramView(pn.viewable.Viewer):
 
     @staticmethod
     def _push(source, data):
-        """Set a data source's data in its document's next tick (inside the document lock), or at once
-        when no server session holds it."""
-        doc = source.document
-        if doc is None or doc.session_context is None:
-            source.data = data
-        else:
-            doc.add_next_tick_callback(lambda: setattr(source, "data", data))
+        """Set a data source's data inside the document lock (see `locking`)."""
+        edit_in_document_lock(source, lambda: setattr(source, "data", data))
 
     def _marker_data(self, row) -> dict:
         if row is not None:

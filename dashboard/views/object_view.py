@@ -15,6 +15,7 @@ from ojala_core.model.whatif import reconstruct_bands
 from ojala_core.vac.store import LABEL_PREFIX
 
 from .diagrams import CLASS_COLOURS
+from .locking import edit_in_document_lock
 
 __all__ = ["ObjectView", "JSpectrum", "fnu_microjansky"]
 
@@ -99,14 +100,8 @@ class JSpectrum:
         self.figure = fig
 
     def _in_document_lock(self, edit):
-        """Run `edit` (which changes this figure's models) where Bokeh allows it: at once when the
-        figure is in no served document, else as a next-tick callback, which Bokeh runs holding
-        the document lock (a stream callback does not hold it)."""
-        doc = self.figure.document
-        if doc is None or doc.session_context is None:
-            edit()
-        else:
-            doc.add_next_tick_callback(edit)
+        """Run `edit` (which changes this figure's models) inside the document lock (see `locking`)."""
+        edit_in_document_lock(self.figure, edit)
 
     def _send(self, data, title=None, x_range=None):
         def edit():

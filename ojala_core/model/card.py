@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io.files import atomic_path
-from ..paper import paper_value
+from ..paper import PAPER, paper_value
 from ..scoring import headline_token
+from ..validation.comparison import lookup, winner
 from .pretrained import Ojala
 
 __all__ = ["write_model_card"]
@@ -113,8 +114,65 @@ def _calibration_lines(model_dir, model: Ojala) -> list[str]:
     return lines + [""]
 
 
-def write_model_card(model_dir, scores: dict, command: str) -> Path:
-    """Write ``MODEL_CARD.md`` in `model_dir` from the model's info and `scores` (evaluate_table per split)."""
+def _report_paths(vocab) -> list[tuple[str, str]]:
+    """(label, dotted path of a sample's metrics in the validation report) of the card's comparison rows."""
+    rows = [("weighted F1", "classification.full.weighted_f1"),
+            ("weighted F1, no MORPHTYPE in the input (OJALA only)", "classification.no_morph.weighted_f1"),
+            ("galaxy z σ_NMAD", "photoz.galaxy.sigma_nmad"), ("galaxy z η", "photoz.galaxy.outlier_fraction"),
+            ("QSO z σ_NMAD", "photoz.qso.sigma_nmad"), ("QSO z η", "photoz.qso.outlier_fraction"),
+            ("log M* σ_NMAD [dex]", "mass_sfr.LOGM.sigma_nmad"),
+            ("log SFR σ_NMAD, star-forming [dex]", "mass_sfr.LOGSFR_SF.sigma_nmad")]
+    rows += [(f"log {name} σ_NMAD [dex]", f"lines.{name}.sigma_nmad") for name in vocab.line_ew_tokens.values()]
+    for curve, block in PAPER["bpt"].items():
+        rows += [(f"BPT F1 {c} ({curve})", f"bpt.{curve}.classes.{c}.f1") for c in block["classes"]]
+    for cut, block in PAPER["whan"].items():
+        rows += [(f"WHAN F1 {c} ({cut} cut)", f"whan.{cut}.classes.{c}.f1") for c in block["classes"]]
+    rows += [(f"{name} σ_NMAD", f"stars.{name}.sigma_nmad") for name in vocab.targets_for("STAR")]
+    return rows
+
+
+def _comparison_lines(report: dict, vocab) -> list[str]:
+    """OJALA against the trees (HGB) and LePHARE on both samples, from a validation report's metrics."""
+    lines = ["## OJALA against the baselines (`ojala validate`)", "",
+             f"Report of `{report['meta']['vac']}` (i < {report['meta']['mag_limit']:g}); HGB: one scikit-learn "
+             "HistGradientBoosting model per target trained on the same mocks; LePHARE: template fits of its own "
+             "subset of galaxies (the three compared on those galaxies).", ""]
+    hgb = report["baselines"]["hgb"]
+    for sample, title in (("test_real", "Test-Real"), ("test_synth", "Test-Synth")):
+        lines += [f"### {title}", "", "| metric | OJALA | HGB | paper | better |", "|---|---|---|---|---|"]
+        wins = total = 0
+        for label, path in _report_paths(vocab):
+            values = {"ojala": lookup(report.get(sample, {}), path), "hgb": lookup(hgb.get(sample) or {}, path)}
+            if values["ojala"] is None:
+                continue
+            best = winner(path.rsplit(".", 1)[1], values)
+            wins, total = wins + (best == "OJALA"), total + (best is not None)
+            lines.append(f"| {label} | {_number(values['ojala'])} | {_number(values['hgb'])} | "
+                         f"{_number(lookup(PAPER, path))} | {best or '–'} |")
+        block = (report["baselines"]["lephare"].get(sample) or {})
+        if "photoz" in block:
+            same = block["same_objects"]
+            for metric in ("sigma_nmad", "outlier_fraction"):
+                values = {"ojala": same["ojala"][metric], "hgb": (same.get("hgb") or {}).get(metric),
+                          "lephare": block["photoz"]["galaxy"][metric]}
+                best = winner(metric, values)
+                lines.append(f"| galaxy z {'σ_NMAD' if metric == 'sigma_nmad' else 'η'} on LePHARE's "
+                             f"{block['photoz']['galaxy']['n']} galaxies: OJALA / HGB / LePHARE | "
+                             f"{_number(values['ojala'])} | {_number(values['hgb'])} / "
+                             f"{_number(values['lephare'])} (LePHARE) | – | {best or '–'} |")
+        lines += ["", f"OJALA is better than HGB on {wins} of {total} rows compared.", ""]
+    return lines
+
+
+def _number(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    return f"{value:.0f}" if abs(value) >= 10 else f"{value:.4f}" if abs(value) < 0.1 else f"{value:.3f}"
+
+
+def write_model_card(model_dir, scores: dict, command: str, report: dict | None = None) -> Path:
+    """Write ``MODEL_CARD.md`` in `model_dir` from the model's info, `scores` (evaluate_table per split)
+    and, when given, a validation report's metrics (`report`: OJALA against HGB and LePHARE)."""
     model_dir = Path(model_dir)
     model = Ojala.from_pretrained(model_dir)
     info = model.info
@@ -142,6 +200,8 @@ def write_model_card(model_dir, scores: dict, command: str) -> Path:
     lines += ["", f"Objects scored: Test-Synth {scores['test_synth']['n_objects']:,}, "
               f"Test-Real {scores['test_real']['n_objects']:,}.", ""]
     lines += _calibration_lines(model_dir, model)
+    if report is not None:
+        lines += _comparison_lines(report, vocab)
     if info.get("notes"):
         lines += ["## Notes", "", *[f"- {note}" for note in info["notes"]], ""]
     lines += ["## Limitations", "", LIMITATIONS, ""]

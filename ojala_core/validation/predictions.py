@@ -33,10 +33,12 @@ def _morphology(v: Vocabulary) -> list[str]:
     return [n for n in v.classes if n in v.observations]
 
 
-# The input contexts of the paper's Fig. 3, as functions of the vocabulary (None: every observation).
+# The input contexts of the paper's Fig. 3, as functions of the vocabulary (None: every observation),
+# and every observation but the morphology ("no_morph": a catalogue without the Legacy TYPE).
 # "BB" are the broad-band magnitudes (iSDSS, Legacy g r z, WISE W1 W2).
 CONTEXTS = {
     "full": lambda v: None,
+    "no_morph": lambda v: [n for n in v.observations if n not in _morphology(v)],
     "no_T3_T4": lambda v: [n for n in v.observations if n not in v.tray("T3") + v.tray("T4")],
     "T1_BB_morph": lambda v: v.tray("T1") + v.broad_band_magnitudes + _morphology(v),
     "BB": lambda v: v.broad_band_magnitudes,
