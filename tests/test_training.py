@@ -78,3 +78,32 @@ def test_evaluation_scores_and_model_card_come_from_the_model(trained, tiny_mock
     card = write_model_card(trained, scores, "ojala train --config tiny").read_text()
     assert f"{real['Z_GAL']['sigma_nmad']:.4f}" in card and "ojala train --config tiny" in card
     assert "40 steps" in card
+
+
+def test_model_card_compares_ojala_with_the_trees_and_lephare_from_a_report(trained, tiny_mocks):
+    from ojala_core.evaluation import evaluate_table
+    from ojala_core.model.card import write_model_card
+
+    model = Ojala.from_pretrained(trained)
+    scores = {s: evaluate_table(model, pd.read_parquet(tiny_mocks[0] / f"{s}.parquet"))
+              for s in ("test_synth", "test_real")}
+    sample = {"classification": {"full": {"weighted_f1": 0.93}, "no_morph": {"weighted_f1": 0.81}},
+              "photoz": {"galaxy": {"sigma_nmad": 0.02, "outlier_fraction": 0.01}},
+              "stars": {"TEFF": {"sigma_nmad": 150.0}}}
+    trees = {"classification": {"full": {"weighted_f1": 0.95}},
+             "photoz": {"galaxy": {"sigma_nmad": 0.03, "outlier_fraction": 0.01}},
+             "stars": {"TEFF": {"sigma_nmad": 90.0}}}
+    lephare = {"photoz": {"galaxy": {"sigma_nmad": 0.05, "outlier_fraction": 0.1, "n": 300}},
+               "same_objects": {"ojala": {"sigma_nmad": 0.021, "outlier_fraction": 0.02},
+                                "hgb": {"sigma_nmad": 0.031, "outlier_fraction": 0.02}}}
+    report = {"meta": {"vac": "vac-x", "mag_limit": 21.0}, "test_real": sample, "test_synth": sample,
+              "baselines": {"hgb": {"test_real": trees, "test_synth": trees},
+                            "lephare": {"test_real": lephare, "test_synth": None}}}
+    card = write_model_card(trained, scores, "ojala train", report).read_text()
+    real = card[card.index("### Test-Real"):card.index("### Test-Synth")]
+    assert "| weighted F1 | 0.930 | 0.950 | 0.900 | HGB |" in real
+    assert "| galaxy z σ_NMAD | 0.0200 | 0.0300 | 0.0100 | OJALA |" in real
+    assert "| galaxy z η | 0.0100 | 0.0100 | 0.0500 | tie |" in real
+    assert "| TEFF σ_NMAD | 150 | 90 | – | HGB |" in real
+    assert "no MORPHTYPE in the input (OJALA only) | 0.810 | – |" in real
+    assert "on LePHARE's 300 galaxies" in real and "OJALA is better than HGB on 1 of 4 rows compared." in real
