@@ -59,6 +59,18 @@ _PLOT_GEOMETRY = """(title) => {
   }
   return null;
 }"""
+# The selection outlines a diagram draws, as [x0, x1, y0, y1] per outline (what the browser has).
+_OUTLINES = """(title) => {
+  for (const v of Bokeh.index.query(v => v.model != null && v.model.type === "Figure")) {
+    const t = v.model.title;
+    if ((t == null ? null : (typeof t === "string" ? t : t.text)) !== title) continue;
+    const r = v.model.renderers.find(r => r.name === "selection-outline");
+    if (r == null) return null;
+    const d = r.data_source.data;
+    return Array.from(d.xs, (xs, k) => [Math.min(...xs), Math.max(...xs), Math.min(...d.ys[k]), Math.max(...d.ys[k])]);
+  }
+  return null;
+}"""
 # The J-PAS points drawn in the object view's J-spectrum (what the browser has, not what the server sent).
 _JSPECTRUM_POINTS = """() => {
   for (const v of Bokeh.index.query(v => v.model != null && v.model.type === "Figure")) {
@@ -424,9 +436,15 @@ def test_bpt_box_select_filters_the_table_with_a_readable_label(page, vac):
     _drag(page, *_to_screen(g, -0.9, 0.9), *_to_screen(g, 0.1, -0.6))
     label = _wait_for(page, "#selection", "data-label", lambda v: v.startswith("BPT box"))
     assert not re.search(r"\d\.\d{4,}", label)                    # no 16-digit floats for people
-    expected = int(_in_region(vac, _region(page)).sum())
+    region = _region(page)
+    expected = int(_in_region(vac, region).sum())
     _wait_for(page, "#table-count", "data-rows", lambda v: v == str(expected))
     assert expected > 0 and _rows_shown(page) == expected
+    deadline = time.time() + 30                   # the drawn box stays on screen, in BPT only
+    while (outline := page.evaluate(_OUTLINES, "BPT")) != [[*region["x_range"], *region["y_range"]]]:
+        assert time.time() < deadline, outline
+        page.wait_for_timeout(200)
+    assert page.evaluate(_OUTLINES, "WHAN") == []
     page.screenshot(path=str(ARTIFACTS / "04-bpt-selection.png"), full_page=True)
 
 

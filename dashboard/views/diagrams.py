@@ -139,6 +139,7 @@ class DiagramView(pn.viewable.Viewer):
                                        linked_axes=False, css_classes=[f"diagram-{spec.name}"])
         self.param.watch(lambda *_: setattr(self._pane, "object", self._build()), "colour_by")
         state.param.watch(lambda event: self._show_marker(event.new), "current_row")
+        state.param.watch(lambda event: self._show_outline(event.new), "selection_region")
 
     def _points(self, mask_name, trigger):
         def points(**_):
@@ -179,7 +180,9 @@ class DiagramView(pn.viewable.Viewer):
                 shade_image = functools.partial(tf.shade, color_key=CLASS_COLOURS, min_alpha=160)
             else:
                 agg = canvas.points(frame, "x", "y")
-                shade_image = functools.partial(tf.shade, cmap=["#e4e4e4", "#9a9a9a"]) if how == "grey" else \
+                # grey: the filtered objects under the shown ones; min_alpha keeps a lone one visible
+                shade_image = functools.partial(tf.shade, cmap=["#d0d0d0", "#8a8a8a"], min_alpha=110) \
+                    if how == "grey" else \
                     functools.partial(tf.shade, cmap=matplotlib.colormaps["viridis"], how="eq_hist")
             if float(agg.sum()) > 0:
                 image = shade_image(agg)
@@ -247,7 +250,7 @@ class DiagramView(pn.viewable.Viewer):
             points = points.redim.range(**extent)
         return points
 
-    # -- the open object's marker and the hover ring: Bokeh glyphs of their own ---------------------
+    # -- the open object's marker, the hover ring, the selection's outline: Bokeh glyphs of their own --
     # A click or a pointer move changes one small data source; the datashaded images are not redrawn
     # (as a HoloViews layer, every click re-rendered and re-sent every diagram's images).
     def _pointer_glyphs(self, plot, element):
@@ -259,11 +262,15 @@ class DiagramView(pn.viewable.Viewer):
             rings = figure.scatter("x", "y", source=ring, size=13, fill_alpha=0.0, line_color="black", line_alpha=0.7,
                                    line_width=1.5)
             figure.add_tools(HoverTool(renderers=[rings], tooltips=HOVER_TOOLTIPS))
-            figure._ojala_pointer = (marker, ring)
+            outline = ColumnDataSource({"xs": [], "ys": []})
+            figure.multi_line("xs", "ys", source=outline, line_color="black", line_dash="dashed", line_width=1.5,
+                              name="selection-outline")
+            figure._ojala_pointer = (marker, ring, outline)
         if self._sources is not figure._ojala_pointer:
             self._sources = figure._ojala_pointer
-            marker, _ = self._sources
+            marker, _, outline = self._sources
             marker.data = self._marker_data(self.state.current_row)
+            outline.data = self._outline_data(self.state.selection_region)
 
     @staticmethod
     def _push(source, data):
@@ -280,6 +287,30 @@ class DiagramView(pn.viewable.Viewer):
     def _show_marker(self, row):
         if self._sources is not None:
             self._push(self._sources[0], self._marker_data(row))
+
+    def _outline_data(self, region) -> dict:
+        """The outlines, in this diagram's coordinates, of the boxes and lassos of the selection drawn here
+        (a combination's parts drawn in other diagrams are theirs to show)."""
+        parts = [part for _, part in region["combine"]] if region and "combine" in region else [region] if region \
+            else []
+        xs, ys = [], []
+        for part in parts:
+            if part.get("diagram") != self.spec.name or part.get("x") != self.spec.x or part.get("y") != self.spec.y:
+                continue
+            if "polygon" in part:
+                polygon = [*part["polygon"], part["polygon"][0]]
+                xs.append([float(p[0]) for p in polygon])
+                ys.append([float(p[1]) for p in polygon])
+            else:
+                (x0, x1), (y0, y1) = part["x_range"], part["y_range"]
+                xs.append([x0, x1, x1, x0, x0])
+                ys.append([y0, y0, y1, y1, y0])
+        return {"xs": xs, "ys": ys}
+
+    def _show_outline(self, region):
+        """Keep the selection's box or lasso on screen (dashed) until the selection changes."""
+        if self._sources is not None:
+            self._push(self._sources[2], self._outline_data(region))
 
     def _xy(self):
         store = self.state.store
