@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dask: 'local' (a local cluster; the default for partitioned input) or a scheduler "
                         "address such as tcp://host:8786 (workers must see --out)")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes predicting the partitions of one file (default: one per core; 1: this process)")
+                   help="processes predicting the partitions of one file (default: one per core for files of "
+                        "100,000 rows or more, else 1: this process)")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="network arithmetic: float32 (eager, default) or bfloat16 (faster on CPUs with AVX-512 BF16; "
                         "within 0.2 sigma of float32)")

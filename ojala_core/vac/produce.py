@@ -95,9 +95,9 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     writes ``fits/part-NNNNN.fits`` beside every Parquet partition. `jpas_filters` names the
     filter table of archive array columns and `flags_threshold` the SExtractor FLAGS from which
     a band is missing (see `ojala_core.io.jpas.read_jpas_catalogue`). `workers`: processes that
-    predict the partitions of one streamed file (default: one per core, each on one thread; 1 runs
-    them in this process). `precision`: ``"float32"`` (eager, the default) or ``"bfloat16"`` (see
-    `ojala_core.model.inference.PRECISIONS`).
+    predict the partitions of one streamed file (default: one per core, each on one thread, for a
+    file of at least `POOL_MIN_ROWS` rows; 1 runs them in this process). `precision`: ``"float32"``
+    (eager, the default) or ``"bfloat16"`` (see `ojala_core.model.inference.PRECISIONS`).
 
     With a model reference set (``ojala index``) every partition is complete when first written
     (OUTLIER_SCORE, UMAP_X/UMAP_Y and the OUTSIDE_TRAINING bit come from the reference) and the
@@ -129,7 +129,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     if streamed:
         _check_photometry(str(files[0]), job)
         _start_or_resume(out_dir, run)
-        results = _stream_file(files[0], chunk_rows, job, _default_workers() if workers is None else workers)
+        results = _stream_file(files[0], chunk_rows, job, _workers(workers, rows))
     else:
         results = _run_partitions_dask(files, scheduler or "local", job, start=lambda: _start_or_resume(out_dir, run))
     summary = {"rows": 0, "predicted": 0, **{name.lower(): 0 for name in QUALITY_FLAGS}, "masked_band_values": 0,
@@ -159,7 +159,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
                 "quality_flags": QUALITY_FLAGS, "summary": summary, "partitions": parts,
                 "sparse_inputs": _missing_inputs(summary, catalogue),
                 "calibration": _calibration_record(_load_model(str(model_dir))),
-                "scheduler": scheduler, "workers": None if not streamed else (workers or _default_workers()),
+                "scheduler": scheduler, "workers": _workers(workers, rows) if streamed else None,
                 "precision": precision, "fits": bool(fits), "reused_partitions": reused,
                 **final,
                 "seconds": round(time.time() - t0, 1)}
@@ -188,10 +188,18 @@ class SeenIds:
         return repeated
 
 
-def _default_workers() -> int:
+# Below this many rows a streamed file is predicted in this process by default: starting worker
+# processes (importing torch) costs a few seconds.
+POOL_MIN_ROWS = 100_000
+
+
+def _workers(asked: int | None, rows: int) -> int:
+    """Worker processes for a streamed file: as asked, else one per core (at most 8) for a large file."""
     import os
 
-    return max(1, min(os.cpu_count() or 1, 8))
+    if asked is not None:
+        return max(1, int(asked))
+    return max(1, min(os.cpu_count() or 1, 8)) if rows >= POOL_MIN_ROWS else 1
 
 
 def _stream_file(path, chunk_rows, job, workers) -> list[dict]:
