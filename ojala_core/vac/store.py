@@ -72,13 +72,23 @@ class VacStore:
         return [n for n in self.schema.names if not n.startswith(raw)]
 
     def _read_columns(self, names) -> pd.DataFrame:
-        frames = [pq.read_table(self.path / p["path"], columns=list(names)).to_pandas() for p in self.parts]
-        frame = pd.concat(frames, ignore_index=True)
-        for name in frame.columns:
-            if frame[name].dtype == np.float64:
-                frame[name] = frame[name].astype(np.float32)
-            elif frame[name].dtype == object and name != "JPAS_ID":
-                frame[name] = frame[name].astype("category")
+        """Columns `names` of every partition: floats as float32, text as Arrow strings (no Python string per
+        object), other text columns than JPAS_ID as categories. Each partition is cast as it is read, so
+        memory peaks near the final size."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        def read(path):
+            table = pq.read_table(path, columns=list(names))
+            return table.cast(pa.schema([pa.field(f.name, pa.float32()) if pa.types.is_float64(f.type) else f
+                                         for f in table.schema]))
+        table = pa.concat_tables([read(self.path / p["path"]) for p in self.parts], promote_options="permissive")
+        for k, field in enumerate(table.schema):      # classes and flags as categories, encoded by Arrow
+            if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)) and field.name != "JPAS_ID":
+                table = table.set_column(k, field.name, pc.dictionary_encode(table.column(k)))
+        frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow"),
+                                              pa.large_string(): pd.StringDtype("pyarrow")}.get)
+        del table
         return frame
 
     def _load_frame(self, columns) -> pd.DataFrame:
@@ -89,7 +99,7 @@ class VacStore:
         sources = [c for names in derived.values() for c in names if c in stored and c not in wanted]
         frame = self._read_columns(wanted + sources)
         # Ids as Arrow strings: about 20 bytes per object instead of a Python string each.
-        frame["JPAS_ID"] = frame["JPAS_ID"].astype(str).astype("string[pyarrow]")
+        frame["JPAS_ID"] = frame["JPAS_ID"].astype("string[pyarrow]")
         for name, values in self._derived(frame, derived).items():
             frame[name] = values
         return frame.drop(columns=sources)
@@ -165,12 +175,23 @@ class VacStore:
         table = labels[["JPAS_ID", *names, *[f"{n}_ERR" for n in names if f"{n}_ERR" in labels]]].copy()
         if "TARGETID" in labels:
             table["TARGETID"] = labels["TARGETID"].astype(str)
-        table = table.drop_duplicates("JPAS_ID").set_index("JPAS_ID")
-        table.columns = [LABEL_PREFIX + c for c in table.columns]
-        joined = table.reindex(self.frame["JPAS_ID"].to_numpy())
-        for name in joined.columns:
-            values = joined[name].to_numpy()
-            self.frame[name] = values.astype(np.float32) if values.dtype.kind == "f" else joined[name].to_numpy()
+        table = table.drop_duplicates("JPAS_ID")
+        # Row of each object in `table` (-1: none), matched by Arrow on the ids (no Python string per object).
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ids = pa.array(self.frame["JPAS_ID"].array)
+        at = pc.index_in(ids, value_set=pa.array(table["JPAS_ID"].astype(str).to_numpy())).fill_null(-1).to_numpy()
+        found = at >= 0
+        for name in [c for c in table.columns if c != "JPAS_ID"]:
+            source = table[name].to_numpy()
+            if source.dtype.kind == "f":
+                values = np.full(len(at), np.nan, dtype=np.float32)
+                values[found] = source[at[found]]
+            else:
+                values = np.full(len(at), None, dtype=object)
+                values[found] = source[at[found]]
+            self.frame[LABEL_PREFIX + name] = values
 
     @property
     def label_names(self) -> list[str]:
