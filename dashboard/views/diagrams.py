@@ -344,28 +344,19 @@ class DiagramView(pn.viewable.Viewer):
         """VAC row of the shown object nearest to (x, y) within `TAP_RADIUS_PX` on screen, else None."""
         if x is None or y is None:
             return None
-        rows, xs, ys = self._shown_by_x()
-        if len(rows) == 0:
-            return None
+        xs, ys = self._xy()
         (x0, x1), (y0, y1) = self._shown_ranges(xs, ys)
         width, height = self._frame.width or self.width - 90, self._frame.height or self.height - 80
-        # Only objects within the tap radius in x can be near: a slice of the x-sorted shown objects.
-        reach = TAP_RADIUS_PX * (x1 - x0) / width
-        lo, hi = np.searchsorted(xs, [x - reach, x + reach])
-        if hi <= lo:
+        # Only objects within the tap radius on both axes can be near: one vectorised pass over the columns
+        # (about 40 ms at 10⁷ objects), no sorted copy to keep per selection.
+        reach_x, reach_y = TAP_RADIUS_PX * (x1 - x0) / width, TAP_RADIUS_PX * (y1 - y0) / height
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero(self.state.mask & (np.abs(xs - x) <= reach_x) & (np.abs(ys - y) <= reach_y))
+        if len(rows) == 0:
             return None
-        d2 = ((xs[lo:hi] - x) / (x1 - x0) * width) ** 2 + ((ys[lo:hi] - y) / (y1 - y0) * height) ** 2
+        d2 = ((xs[rows] - x) / (x1 - x0) * width) ** 2 + ((ys[rows] - y) / (y1 - y0) * height) ** 2
         nearest = int(np.argmin(d2))
-        return int(rows[lo + nearest]) if d2[nearest] <= TAP_RADIUS_PX ** 2 else None
-
-    def _shown_by_x(self):
-        """(rows, x, y) of the shown objects with finite coordinates, sorted by x; made once per shown set."""
-        if getattr(self, "_by_x", (None,))[0] != self.state.version:
-            xs, ys = self._xy()
-            rows = np.flatnonzero(self.state.mask & np.isfinite(xs) & np.isfinite(ys))
-            rows = rows[np.argsort(xs[rows], kind="stable")]
-            self._by_x = (self.state.version, rows, xs[rows], ys[rows])
-        return self._by_x[1:]
+        return int(rows[nearest]) if d2[nearest] <= TAP_RADIUS_PX ** 2 else None
 
     def _on_tap(self, x=None, y=None, **_):
         row = self._nearest_shown(x, y)
@@ -391,11 +382,12 @@ class DiagramView(pn.viewable.Viewer):
         self._push(self._sources[1], data)
 
     def _shown_ranges(self, xs, ys):
-        """(x0, x1), (y0, y1) on screen: the plot's own ranges, else the fixed or the data ranges."""
+        """(x0, x1), (y0, y1) on screen: the plot's own ranges, else the fixed ones, else those of the shown
+        objects' finite values."""
         ranges = []
         for now, fixed, values in ((self._view.x_range, self.spec.x_range, xs),
                                    (self._view.y_range, self.spec.y_range, ys)):
-            lo, hi = now or fixed or (float(values.min()), float(values.max()))
+            lo, hi = now or fixed or _extent(values[self.state.mask & np.isfinite(values)])
             ranges.append((lo, hi) if hi > lo else (lo - 0.5, lo + 0.5))
         return ranges
 
