@@ -47,8 +47,8 @@ def explorer_columns(vocabulary) -> list[str]:
     partitions when first asked for (colour by, a filter, the table's column chooser)."""
     axes = [c for spec in DIAGRAMS.values() for c in (spec.x, spec.y)]
     classes = [c for name in vocabulary.classes for c in vocabulary[name].categories]
-    return list(dict.fromkeys([*table_columns(vocabulary, classes), *axes, "Z_GAL", "Z_QSO", "MAG_i",
-                               "QUALITY_FLAG", "OUTLIER_SCORE"]))
+    return list(dict.fromkeys([*table_columns(vocabulary, classes), *axes, *vocabulary.redshifts,
+                               "MAG_i", "QUALITY_FLAG", "OUTLIER_SCORE"]))
 
 
 @functools.lru_cache(maxsize=4)

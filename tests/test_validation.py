@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ojala_core.validation.comparison import BETTER, winner
+from ojala_core.comparison import BETTER, winner
 from ojala_core.validation.lephare import lephare_status, run_lephare
 from ojala_core.validation.predictions import context_tokens, hide_line_filters, line_filters
 from ojala_core.validation.report import build_report

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..comparison import lookup, winner
 from ..io.files import atomic_path
 from ..paper import PAPER, paper_value
 from ..scoring import headline_token
-from ..validation.comparison import lookup, winner
 from .pretrained import Ojala
 
 __all__ = ["write_model_card"]

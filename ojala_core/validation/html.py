@@ -8,8 +8,8 @@ import html
 import math
 from collections import Counter
 
+from ..comparison import PAPER_NOTES
 from ..io.files import atomic_path
-from .comparison import PAPER_NOTES
 from .figures import FIGURES
 
 __all__ = ["write_html", "format_value"]

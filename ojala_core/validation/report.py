@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import __version__
 from ..calibration import Calibration, calibration_scores
+from ..comparison import PAPER, PAPER_NOTES, comparison_rows
 from ..io.files import write_json
 from ..io.tables import InputError
 from ..metrics import regression_summary
@@ -27,7 +28,6 @@ from ..train.finetune import finetune_head
 from ..train.run import read_split
 from . import lephare as lephare_mod
 from .baselines import HGBBaseline
-from .comparison import PAPER, PAPER_NOTES, comparison_rows
 from .figures import draw_sample_figures
 from .html import write_html
 from .predictions import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ..paper import PAPER, PAPER_NOTES
+from .paper import PAPER, PAPER_NOTES
 
 __all__ = ["PAPER", "PAPER_NOTES", "comparison_rows", "winner", "lookup", "CONTENDERS", "BETTER"]
 
