@@ -207,10 +207,10 @@ def main():
             t = time.perf_counter()
             big = make_scaled_vac(args.vac, args.rows, tmp / "vac")
             print(f"made a {args.rows:,}-object VAC in {time.perf_counter() - t:.0f} s", flush=True)
+        sizes = [json.loads((Path(v) / "manifest.json").read_text())["summary"]["rows"] for v in (args.vac, big)]
         results = {"source": measure(args.vac, args.mocks, args.model), "large": measure(big, args.mocks, args.model)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    sizes = [json.loads((Path(v) / "manifest.json").read_text())["summary"]["rows"] for v in (args.vac, big)]
     targets = {"first_render": 10.0, "box_select_to_table": 0.6, "box_select_server_ms": 300.0,
                "click_to_jspectrum": 0.5, "second_click": 0.5, "whatif_update": 1.0, "whatif_selection": 1.0,
                "similarity_ms": 100.0, "peak_rss_gb": 8.0}
