@@ -187,3 +187,35 @@ def test_duplicate_ids_are_found_across_partitions_of_a_streamed_file(model_with
     flagged = (vac["QUALITY_FLAG"].to_numpy() & QUALITY_FLAGS["DUPLICATE_ID"]) > 0
     assert np.flatnonzero(flagged).tolist() == [len(cat), len(cat) + 1]           # the second occurrences only
     assert vac["CLASS"].iloc[-2:].isna().all() and manifest["summary"]["duplicate_id"] == 2
+
+
+_ALLOCATE = """
+import resource, sys
+import torch
+from ojala_core.vac.produce import keep_freed_memory
+
+def faults():
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(40):
+        torch.ones(4 << 20).sum()          # a 16 MB tensor, written and freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
+
+before = faults()
+assert keep_freed_memory()
+faults()                                   # the heap grows once
+print(before, faults())
+"""
+
+
+def test_workers_keep_freed_memory_under_dasks_trim_setting(tmp_path):
+    """Under the MALLOC_TRIM_THRESHOLD_ that Dask's nanny sets, every freed 16 MB block goes back to the
+    system and is faulted in again; after `keep_freed_memory` the same loop reuses the heap."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, MALLOC_TRIM_THRESHOLD_="65536")
+    out = subprocess.run([sys.executable, "-c", _ALLOCATE], env=env, capture_output=True, text=True, check=True)
+    before, after = map(int, out.stdout.split())
+    assert before > 40 * 3000                            # ~4,096 page faults per block: each one mapped afresh
+    assert after < before / 10
