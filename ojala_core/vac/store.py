@@ -213,21 +213,29 @@ class VacStore:
     def _partition_of(self, rows) -> np.ndarray:
         return np.searchsorted(self._first_rows, rows, side="right") - 1
 
-    def full_rows(self, rows) -> pd.DataFrame:
-        """Every VAC column (inputs included) of the given rows, in the order asked."""
+    def full_rows(self, rows, columns=None) -> pd.DataFrame:
+        """Every VAC column (inputs included), or those named by `columns`, of the given rows, in the order
+        asked. Only the Parquet row groups that hold the rows are read."""
         rows = np.asarray(rows, dtype=np.int64)
+        if columns is not None and "EMBEDDING_ROW" not in columns:
+            columns = [*columns, "EMBEDDING_ROW"]
         part_of = self._partition_of(rows)
         frames = []
         for k in np.unique(part_of):
             wanted = rows[part_of == k]
-            path = self.path / self.parts[k]["path"]
-            if len(wanted) > 0.05 * self.parts[k]["rows"]:        # many rows: read the partition once
-                frame = pq.read_table(path).to_pandas()
-                frames.append(frame[frame["EMBEDDING_ROW"].isin(wanted)])
-            else:                                                  # a few: only their row groups
-                frames.append(pq.read_table(path, filters=[("EMBEDDING_ROW", "in", wanted.tolist())]).to_pandas())
+            parquet, group_starts = self._row_groups(k)
+            groups = np.unique(np.searchsorted(group_starts, wanted - self.parts[k]["first_row"], side="right") - 1)
+            frame = parquet.read_row_groups(groups.tolist(), columns=columns).to_pandas()
+            frames.append(frame[frame["EMBEDDING_ROW"].isin(wanted)])
         frame = pd.concat(frames, ignore_index=True).set_index("EMBEDDING_ROW", drop=False)
         return frame.loc[rows].reset_index(drop=True)
+
+    @functools.lru_cache(maxsize=64)
+    def _row_groups(self, k: int):
+        """Partition k's open Parquet file and the first row (within it) of each of its row groups."""
+        parquet = pq.ParquetFile(self.path / self.parts[k]["path"])
+        sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
+        return parquet, np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
     def local_sample(self, rows, n: int, seed: int = 0) -> np.ndarray:
         """At most `n` of `rows`, drawn (seeded) as whole Parquet row groups of them, then thinned: a
