@@ -58,7 +58,14 @@ class WhatIfView(pn.viewable.Viewer, TabView):
         self.apply = pn.widgets.Button(name=f"Apply mask to the selection (≤ {MAX_SELECTION})", button_type="primary")
         self.apply.on_click(self._apply_to_selection)
         self.result = pn.Column(pn.pane.Markdown("Open an object, then untick filters."), name="whatif-result")
-        self.population = pn.Column()
+        # The selection's BPT move: one plot made with the page and fed new points (a new plot per click
+        # would send a whole new Bokeh figure to the browser).
+        self._moves = hv.streams.Pipe(data=None)
+        self._bpt = pn.pane.HoloViews(hv.DynamicMap(self._bpt_moves, streams=[self._moves]), linked_axes=False,
+                                      visible=False)
+        self._counts = pn.pane.DataFrame(pd.DataFrame(), name="bpt-moves", visible=False)
+        self._note = pn.pane.Alert("No galaxy in the selection.", alert_type="info", visible=False)
+        self.population = pn.Column(self._note, self._bpt, self._counts)
         state.param.watch(self.refresh, "current_row")
 
     def hidden(self) -> list[str]:
@@ -120,24 +127,30 @@ class WhatIfView(pn.viewable.Viewer, TabView):
         s = self.state
         rows = s.shown_rows
         galaxies = s.store.local_sample(rows[(s.frame["CLASS"].iloc[rows] == "GALAXY").to_numpy()], MAX_SELECTION)
+        self._note.visible = len(galaxies) == 0
         if len(galaxies) == 0:
-            self.population.objects = [pn.pane.Alert("No galaxy in the selection.", alert_type="info")]
+            self._bpt.visible = self._counts.visible = False
             return
         tokens = s.store.tokens(galaxies)
         after = whatif_predict(s.model, tokens, self.hidden())
         derived = derived_columns(after, tokens["MAG_i"].to_numpy(float), tokens["MAG_i_ERR"].to_numpy(float))
         x0, y0 = s.store.values("LOG_NII_HA", galaxies), s.store.values("LOG_OIII_HB", galaxies)
         x1, y1 = derived["LOG_NII_HA"], derived["LOG_OIII_HB"]
+        self._moves.send((x0, y0, x1, y1))
+        before_cls = pd.Series(bpt_class(x0, y0)).value_counts()
+        after_cls = pd.Series(bpt_class(x1, y1)).value_counts()
+        self._counts.object = pd.DataFrame({"all tokens": before_cls, "masked": after_cls}).fillna(0).astype(int)
+        self._bpt.visible = self._counts.visible = True
+
+    @staticmethod
+    def _bpt_moves(data):
+        """The galaxies' BPT places with all tokens (grey) and with the mask (red)."""
+        x0, y0, x1, y1 = data if data is not None else ([],) * 4
         axes = ["LOG_NII_HA", "LOG_OIII_HB"]             # both are key dimensions of a Points element
         plot = (hv.Points((x0, y0), axes, label="all tokens").opts(color="#9a9a9a", size=3)
                 * hv.Points((x1, y1), axes, label="masked").opts(color="#d62728", size=3))
-        before_cls = pd.Series(bpt_class(x0, y0)).value_counts()
-        after_cls = pd.Series(bpt_class(x1, y1)).value_counts()
-        counts = pd.DataFrame({"all tokens": before_cls, "masked": after_cls}).fillna(0).astype(int)
-        self.population.objects = [
-            pn.pane.HoloViews(plot.opts(xlim=(-2, 1), ylim=(-1.5, 1.5), width=420, height=320,
-                                        title=f"BPT of {len(galaxies)} galaxies"), linked_axes=False),
-            pn.pane.DataFrame(counts, name="bpt-moves")]
+        title = f"BPT of {len(x0)} galaxies" if data is not None else "BPT: apply the mask to a selection"
+        return plot.opts(xlim=(-2, 1), ylim=(-1.5, 1.5), width=420, height=320, title=title)
 
     def __panel__(self):
         trays = [pn.Column(self.tray_toggles[t], self.boxes[t]) for t in self.boxes]
