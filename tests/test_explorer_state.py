@@ -3,6 +3,7 @@ diagram coordinates), saved selections loaded back as regions or id lists, the o
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.path import Path as PolygonPath
 
@@ -221,3 +222,14 @@ def test_a_local_sample_takes_whole_row_groups_of_the_rows(tiny_vac):
     groups = set(zip(part, (sample - first[part]) // ROW_GROUP_ROWS))
     assert len(groups) <= 2                           # a tiny VAC: one row group per partition of 500 rows
     assert np.array_equal(store.local_sample(rows[:10], 40), rows[:10])
+
+
+def test_full_rows_come_in_the_order_asked_with_every_or_the_named_columns(tiny_vac):
+    store = VacStore(tiny_vac, columns=[])
+    whole = pd.concat([pd.read_parquet(tiny_vac / p["path"]) for p in store.parts], ignore_index=True)
+    rows = np.array([len(store) - 1, 3, 700, 2, 501])                # across partitions, unsorted
+    got = store.full_rows(rows)
+    pd.testing.assert_frame_equal(got, whole.set_index("EMBEDDING_ROW", drop=False).loc[rows].reset_index(drop=True))
+    some = store.full_rows(rows, columns=["JPAS_ID", "Z_GAL"])
+    assert list(some.columns) == ["JPAS_ID", "Z_GAL", "EMBEDDING_ROW"]
+    assert some["JPAS_ID"].tolist() == whole["JPAS_ID"].iloc[rows].tolist()
