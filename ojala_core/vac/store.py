@@ -57,6 +57,7 @@ class VacStore:
             raise InputError(f"{manifest_path}: made by an older 'ojala vac' (no band_units); run 'ojala vac' again")
         self.schema = pq.read_schema(self.path / self.parts[0]["path"])
         self._lazy: dict[str, np.ndarray] = {}
+        self._row_group_starts: dict[int, np.ndarray] = {}
         self.frame = self._load_frame(columns)
         if labels is not None:
             self._join_labels(labels)
@@ -223,19 +224,20 @@ class VacStore:
         frames = []
         for k in np.unique(part_of):
             wanted = rows[part_of == k]
-            parquet, group_starts = self._row_groups(k)
-            groups = np.unique(np.searchsorted(group_starts, wanted - self.parts[k]["first_row"], side="right") - 1)
+            parquet = pq.ParquetFile(self.path / self.parts[k]["path"])
+            starts = self._group_starts(k, parquet)
+            groups = np.unique(np.searchsorted(starts, wanted - self.parts[k]["first_row"], side="right") - 1)
             frame = parquet.read_row_groups(groups.tolist(), columns=columns).to_pandas()
             frames.append(frame[frame["EMBEDDING_ROW"].isin(wanted)])
         frame = pd.concat(frames, ignore_index=True).set_index("EMBEDDING_ROW", drop=False)
         return frame.loc[rows].reset_index(drop=True)
 
-    @functools.lru_cache(maxsize=64)
-    def _row_groups(self, k: int):
-        """Partition k's open Parquet file and the first row (within it) of each of its row groups."""
-        parquet = pq.ParquetFile(self.path / self.parts[k]["path"])
-        sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
-        return parquet, np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    def _group_starts(self, k: int, parquet: pq.ParquetFile) -> np.ndarray:
+        """The first row (within partition k) of each of its row groups, read once from its footer."""
+        if k not in self._row_group_starts:
+            sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
+            self._row_group_starts[k] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        return self._row_group_starts[k]
 
     def local_sample(self, rows, n: int, seed: int = 0) -> np.ndarray:
         """At most `n` of `rows`, drawn (seeded) as whole Parquet row groups of them, then thinned: a
