@@ -71,6 +71,21 @@ _OUTLINES = """(title) => {
   }
   return null;
 }"""
+# The shown objects' image of a diagram as the browser holds it: its place and size in data coordinates,
+# the plot's ranges, and its place among the renderers (above the grey layer, under the reference lines).
+_SHOWN_IMAGE = """(title) => {
+  for (const v of Bokeh.index.query(v => v.model != null && v.model.type === "Figure")) {
+    const t = v.model.title;
+    if ((t == null ? null : (typeof t === "string" ? t : t.text)) !== title) continue;
+    const all = v.model.renderers, k = all.findIndex(r => r.name === "shown-objects");
+    if (k < 0) return null;
+    const d = all[k].data_source.data;
+    return {x: d.x[0], y: d.y[0], dw: d.dw[0], dh: d.dh[0], index: k,
+            later: all.slice(k + 1).map(r => r.glyph == null ? "" : r.glyph.type),
+            x0: v.model.x_range.start, x1: v.model.x_range.end, y0: v.model.y_range.start, y1: v.model.y_range.end};
+  }
+  return null;
+}"""
 # The J-PAS points drawn in the object view's J-spectrum (what the browser has, not what the server sent).
 _JSPECTRUM_POINTS = """() => {
   for (const v of Bokeh.index.query(v => v.model != null && v.model.type === "Figure")) {
@@ -429,6 +444,30 @@ def test_empty_box_then_clear_brings_every_diagram_back_with_its_lines(page, vac
         if diagram != "CMD":                                       # Ke01/Ka03/S06, the WHAN cuts, Speagle+14
             _wait_for_pixels(page, diagram, (0, 0, 0), 5, min_ink=330)     # none when the lines are gone
     page.screenshot(path=str(ARTIFACTS / "03-after-clear.png"))
+
+
+def test_box_zoom_redraws_the_shown_objects_for_the_new_ranges(page, vac):
+    g = _geometry(page, "BPT")
+    before = page.evaluate(_SHOWN_IMAGE, "BPT")
+    assert before["index"] == 1 and "Line" in before["later"], before     # over the grey layer, under the lines
+    # the Box Zoom tool of the BPT's own toolbar (right of its frame), then a drag around the star-forming branch
+    buttons = page.locator('[title^="Box Zoom"]')
+    mine = [b for b in buttons.all() if (box := b.bounding_box()) and g["left"] + g["width"] - 5 < box["x"]
+            < g["left"] + g["width"] + 80 and g["top"] - 10 < box["y"] < g["top"] + g["height"]]
+    assert len(mine) == 1, f"{len(mine)} Box Zoom buttons beside the BPT frame"
+    mine[0].click()
+    _drag(page, *_to_screen(g, -1.0, 0.8), *_to_screen(g, -0.2, -0.4))
+    deadline = time.time() + 30
+    while True:        # the image now spans the zoomed ranges, not the old ones stretched
+        now = page.evaluate(_SHOWN_IMAGE, "BPT")
+        if abs(now["x1"] - now["x0"]) < 0.9 and np.allclose([now["x"], now["x"] + now["dw"], now["y"],
+                                                              now["y"] + now["dh"]],
+                                                             [now["x0"], now["x1"], now["y0"], now["y1"]], atol=1e-6):
+            break
+        assert time.time() < deadline, (before, now)
+        page.wait_for_timeout(300)
+    _wait_for_pixels(page, "BPT", CLASS_RGB["GALAXY"], 20)
+    page.screenshot(path=str(ARTIFACTS / "04-bpt-zoomed.png"))
 
 
 def test_bpt_box_select_filters_the_table_with_a_readable_label(page, vac):

@@ -134,12 +134,14 @@ class DiagramView(pn.viewable.Viewer):
         self.state, self.spec = state, spec
         self.height, self.width = height, width
         self.param.colour_by.objects = ["class", "density"] + state.store.numeric_columns()
-        self._sources = None                # (marker, hover ring) ColumnDataSources of the current figure
+        self._sources = None                # (marker, hover ring, outline) ColumnDataSources of the current figure
+        self._shown_source = None           # the shown objects' image of the current figure (class / density)
         self._pane = pn.pane.HoloViews(self._build(), sizing_mode="fixed", height=height, width=width,
                                        linked_axes=False, css_classes=[f"diagram-{spec.name}"])
         self.param.watch(lambda *_: setattr(self._pane, "object", self._build()), "colour_by")
         state.param.watch(lambda event: self._show_marker(event.new), "current_row")
         state.param.watch(lambda event: self._show_outline(event.new), "selection_region")
+        state.param.watch(self._redraw_shown, "version")
 
     def _points(self, mask_name, trigger):
         def points(**_):
@@ -155,45 +157,65 @@ class DiagramView(pn.viewable.Viewer):
                              vdims=[c for c in data if c not in (self.spec.x, self.spec.y)])
         return hv.DynamicMap(points, streams=[hv.streams.Params(self.state, [trigger])])
 
+    def _image(self, mask_name, how, x_range=None, y_range=None, width=None, height=None):
+        """The objects of `mask_name` rasterised and shaded by datashader in one step for the given ranges
+        (None: the fixed ones, else the filtered objects' extent) and frame size: (uint32 RGBA image,
+        (x0, x1), (y0, y1)). `how`: "grey", "class" or "density"."""
+        spec = self.spec
+        x, y = self._xy()
+        finite = np.isfinite(x) & np.isfinite(y)
+        rows = np.flatnonzero(getattr(self.state, mask_name) & finite)
+        ranges = [now or fixed or _extent(v[self.state.filter_mask & finite])
+                  for now, fixed, v in ((x_range, spec.x_range, x), (y_range, spec.y_range, y))]
+        canvas = ds.Canvas(plot_width=max(int(width or self.width - 90), 10),
+                           plot_height=max(int(height or self.height - 80), 10), x_range=ranges[0], y_range=ranges[1])
+        cls = self.state.frame["CLASS"].array                    # taken by code: no string per object
+        frame = pd.DataFrame({"x": x[rows], "y": y[rows],
+                              "CLASS": pd.Categorical.from_codes(cls.codes[rows], cls.categories)})
+        if how == "class":
+            agg = canvas.points(frame, "x", "y", ds.count_cat("CLASS"))
+            # min_alpha: a lone object of a class stays as visible as its colour (default 40 is near white)
+            shade_image = functools.partial(tf.shade, color_key=CLASS_COLOURS, min_alpha=160)
+        else:
+            agg = canvas.points(frame, "x", "y")
+            # grey: the filtered objects under the shown ones; min_alpha keeps a lone one visible
+            shade_image = functools.partial(tf.shade, cmap=["#d0d0d0", "#8a8a8a"], min_alpha=110) \
+                if how == "grey" else functools.partial(tf.shade, cmap=matplotlib.colormaps["viridis"], how="eq_hist")
+        if float(agg.sum()) > 0:
+            image = shade_image(agg)
+            image = image if how == "grey" else tf.dynspread(image, threshold=0.8)
+        else:        # nothing in view: a transparent image (shade fails on an empty aggregate)
+            image = tf.Image(np.zeros(agg.shape[:2], dtype=np.uint32), coords={"x": agg.x, "y": agg.y},
+                             dims=["y", "x"])
+        return image, ranges[0], ranges[1]
+
     def _shaded(self, mask_name, trigger, how):
-        """One RGB image of the objects of `mask_name`, rasterised and shaded by datashader in one step
-        for the plot's current ranges and size; `how`: "grey", "class" or "density". (HoloViews'
-        datashade/dynspread chain did the same in three operations whose overhead, not the
-        aggregation, was most of a selection's server time.)"""
+        """One HoloViews RGB image of the objects of `mask_name` (see `_image`), redrawn when `trigger`
+        changes and for the plot's current ranges and size. (HoloViews' datashade/dynspread chain did the
+        same in three operations whose overhead, not the aggregation, was most of a selection's server time.)"""
         spec = self.spec
 
         def draw(x_range=None, y_range=None, width=None, height=None, **_):
-            x, y = self._xy()
-            finite = np.isfinite(x) & np.isfinite(y)
-            rows = np.flatnonzero(getattr(self.state, mask_name) & finite)
-            ranges = [now or fixed or _extent(v[self.state.filter_mask & finite])
-                      for now, fixed, v in ((x_range, spec.x_range, x), (y_range, spec.y_range, y))]
-            canvas = ds.Canvas(plot_width=max(int(width or self.width - 90), 10),
-                               plot_height=max(int(height or self.height - 80), 10), x_range=ranges[0],
-                               y_range=ranges[1])
-            cls = self.state.frame["CLASS"].array                    # taken by code: no string per object
-            frame = pd.DataFrame({"x": x[rows], "y": y[rows],
-                                  "CLASS": pd.Categorical.from_codes(cls.codes[rows], cls.categories)})
-            if how == "class":
-                agg = canvas.points(frame, "x", "y", ds.count_cat("CLASS"))
-                # min_alpha: a lone object of a class stays as visible as its colour (default 40 is near white)
-                shade_image = functools.partial(tf.shade, color_key=CLASS_COLOURS, min_alpha=160)
-            else:
-                agg = canvas.points(frame, "x", "y")
-                # grey: the filtered objects under the shown ones; min_alpha keeps a lone one visible
-                shade_image = functools.partial(tf.shade, cmap=["#d0d0d0", "#8a8a8a"], min_alpha=110) \
-                    if how == "grey" else \
-                    functools.partial(tf.shade, cmap=matplotlib.colormaps["viridis"], how="eq_hist")
-            if float(agg.sum()) > 0:
-                image = shade_image(agg)
-                image = image if how == "grey" else tf.dynspread(image, threshold=0.8)
-            else:        # nothing in view: a transparent image (shade fails on an empty aggregate)
-                image = tf.Image(np.zeros(agg.shape[:2], dtype=np.uint32), coords={"x": agg.x, "y": agg.y},
-                                 dims=["y", "x"])
+            image, _, _ = self._image(mask_name, how, x_range, y_range, width, height)
             rgba = shade.uint32_to_uint8_xr(image).rename({"x": spec.x, "y": spec.y})
             return hv.RGB(rgba, kdims=[spec.x, spec.y], vdims=[*hv.RGB.vdims, hv.Dimension("A")])
         return hv.DynamicMap(draw, streams=[hv.streams.Params(self.state, [trigger]), hv.streams.RangeXY(),
                                             hv.streams.PlotSize()])
+
+    # -- the shown objects in colour: a Bokeh image of their own, not a HoloViews layer --
+    # A selection changes only this image's data source. As a HoloViews layer the same change re-ran
+    # the whole overlay (subsets, legend, reference lines, ranges): about 4/5 of a selection's server time.
+    def _shown_data(self) -> dict:
+        """Data of the shown-objects image for the plot's current ranges and frame size."""
+        image, (x0, x1), (y0, y1) = self._image("mask", self.colour_by, self._view.x_range, self._view.y_range,
+                                                self._frame.width, self._frame.height)
+        return {"image": [image.data], "x": [x0], "y": [y0], "dw": [x1 - x0], "dh": [y1 - y0]}
+
+    def _redraw_shown(self, *_, **__):
+        """Recompute the shown-objects image now (a selection's server time counts it) and send it in the lock."""
+        source = self._shown_source
+        if source is not None and source.document is not None:
+            self._push(source, self._shown_data())
 
     def _class_legend(self):
         """Legend entries of the class colours (the shaded image has none of its own)."""
@@ -206,31 +228,35 @@ class DiagramView(pn.viewable.Viewer):
         spec = self.spec
         ranges = {k: v for k, v in (("x_range", spec.x_range), ("y_range", spec.y_range)) if v}
         background = self._shaded("filter_mask", "filter_version", "grey")
-        if self.colour_by in ("class", "density"):
-            fg = self._shaded("mask", "version", self.colour_by)
-        else:
-            fg = rasterize(self._points("mask", "version"), aggregator=ds.mean(self.colour_by), **ranges).opts(
-                cmap="plasma", colorbar=True, clabel=self.colour_by)
         opts = dict(tools=["box_select", "lasso_select", "tap"], active_tools=["box_select"],
                     xlabel=spec.xlabel, ylabel=spec.ylabel, title=spec.name, responsive=False,
                     height=self.height, width=self.width)
-        fg = fg.opts(**opts, hooks=[self._follow_shift, self._pointer_glyphs])
+        if self.colour_by in ("class", "density"):
+            # the shown objects are this view's own image (`_own_glyphs`); the grey layer carries the tools
+            fg = background = background.opts(**opts, hooks=[self._follow_shift])
+            layers = background
+        else:
+            fg = rasterize(self._points("mask", "version"), aggregator=ds.mean(self.colour_by), **ranges).opts(
+                cmap="plasma", colorbar=True, clabel=self.colour_by).opts(**opts, hooks=[self._follow_shift])
+            layers = background.opts(**opts) * fg
         for stream, callback in ((hv.streams.BoundsXY, self._on_box), (hv.streams.Lasso, self._on_lasso),
                                  (hv.streams.Tap, self._on_tap)):
             stream(source=fg).add_subscriber(callback)
         self._view = hv.streams.RangeXY(source=fg)          # what the plot shows, for click distances
         self._frame = hv.streams.PlotSize(source=fg)
+        self._view.add_subscriber(self._redraw_shown)      # a zoom or pan redraws the shown objects
         kept = hv.DynamicMap(self._subset_points,
                              streams=[hv.streams.Params(self.state, ["subsets", "filter_version"])])
         kept = dynspread(shade_or_blank(kept, aggregator=ds.count_cat("SUBSET"), color_key=_SUBSET_KEY, min_alpha=200,
                                         **ranges), threshold=0.8).opts(**opts, show_legend=False)
         hv.streams.PointerXY(source=fg).add_subscriber(self._on_pointer)
-        plot = background.opts(**opts) * fg * kept
+        plot = layers * kept
         if self.colour_by == "class":
             plot = plot * self._class_legend()
         if spec.overlay is not None:
             plot = plot * spec.overlay()
-        return plot.opts(legend_position="bottom_right", show_legend=spec.name in ("BPT", "SFMS"))
+        return plot.opts(legend_position="bottom_right", show_legend=spec.name in ("BPT", "SFMS"),
+                         hooks=[self._own_glyphs])
 
     def _subset_points(self, **_):
         """The filtered objects of the kept subsets, each in its subset's colour (the last kept wins)."""
@@ -253,8 +279,16 @@ class DiagramView(pn.viewable.Viewer):
     # -- the open object's marker, the hover ring, the selection's outline: Bokeh glyphs of their own --
     # A click or a pointer move changes one small data source; the datashaded images are not redrawn
     # (as a HoloViews layer, every click re-rendered and re-sent every diagram's images).
-    def _pointer_glyphs(self, plot, element):
+    def _own_glyphs(self, plot, element):
+        """Once per figure, after HoloViews drew every layer: the shown objects' image just above the grey
+        layer (under the subsets and the reference lines), and the marker, hover ring and outline on top."""
         figure = plot.state
+        if self.colour_by in ("class", "density") and getattr(figure, "_ojala_shown", None) is None:
+            figure._ojala_shown = ColumnDataSource(self._shown_data())
+            shown = figure.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=figure._ojala_shown,
+                                     name="shown-objects")
+            figure.renderers = [figure.renderers[0], shown, *figure.renderers[1:-1]]
+        self._shown_source = getattr(figure, "_ojala_shown", None)
         if getattr(figure, "_ojala_pointer", None) is None:
             marker = ColumnDataSource({"x": [], "y": []})
             figure.scatter("x", "y", source=marker, marker="x", size=16, color="magenta", line_width=3)
