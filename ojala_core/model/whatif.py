@@ -32,19 +32,20 @@ def reconstruct_bands(model: Ojala, row: pd.DataFrame, bands: Iterable[str] | No
     vocab = model.vocabulary
     bands = list(bands if bands is not None else vocab.narrow_bands)
     model.eval()
-    tokens = model.tokenizer.encode(row.iloc[[0] * len(bands)].reset_index(drop=True))
+    one = model.tokenizer.encode(row.iloc[:1].reset_index(drop=True))      # encoded once, one copy per band
+    values, errors = (t.expand(len(bands), -1) for t in (one.values, one.errors))
     index = torch.tensor([vocab.index(b) for b in bands], dtype=torch.long)
-    present = tokens.present & ~model.net.is_label[None, :]
+    present = (one.present & ~model.net.is_label[None, :]).repeat(len(bands), 1)
     present[torch.arange(len(bands)), index] = False          # row j hides band j
     out = pd.DataFrame(index=pd.Index(bands, name="BAND"), columns=["VALUE", "ERR"], dtype=float)
     if present.any(1).all():
-        ids, v, e, valid = pack_tokens(present, tokens.values, tokens.errors)
+        ids, v, e, valid = pack_tokens(present, values, errors)
         memory, _ = model.net.encode(ids, v, e, valid)
         mean, log_var, _ = model.net.decode(memory, ids, valid, index[:, None])
-        for j, band in enumerate(bands):
-            value, sigma = model.tokenizer.decode(vocab.index(band), mean[j:j + 1, 0].numpy(),
-                                                  log_var[j:j + 1, 0].numpy())
-            out.loc[band] = (float(value[0]), float(sigma[0]))
+        decoded = [model.tokenizer.decode(k, mean[j:j + 1, 0].numpy(), log_var[j:j + 1, 0].numpy())
+                   for j, k in enumerate(index.tolist())]
+        out["VALUE"] = [float(value[0]) for value, _ in decoded]
+        out["ERR"] = [float(sigma[0]) for _, sigma in decoded]
     out["OBSERVED"] = [float(row.iloc[0][b]) if b in row else np.nan for b in bands]
     out["OBSERVED_ERR"] = [float(row.iloc[0][f"{b}_ERR"]) if f"{b}_ERR" in row else np.nan for b in bands]
     return out
