@@ -50,6 +50,25 @@ def test_no_da_ablation_trains_without_the_mmd_term(tiny_mocks, tmp_path):
     assert not model.info["train_config"]["domain_adaptation"]
 
 
+def test_a_run_started_from_a_trained_model_begins_with_its_weights_and_records_the_chain(trained, tiny_mocks,
+                                                                                          tmp_path):
+    import torch
+
+    start = Ojala.from_pretrained(trained)
+    config = TrainConfig(**{**CONFIG, "max_steps": 1, "learning_rate": 1e-12, "warmup_steps": 1,
+                            "domain_adaptation": False, "dropout": 0.0, "init_from": str(trained)})
+    model = train_model(tiny_mocks[0], tmp_path, config)
+    # One step at a vanishing learning rate: the weights are the starting model's, not a fresh draw.
+    for name, tensor in start.net.state_dict().items():
+        assert torch.allclose(model.net.state_dict()[name], tensor, atol=1e-6), name
+    assert np.allclose(model.normalisation.mean, start.normalisation.mean)
+    assert model.config.dropout == 0.0
+    assert model.info["earlier_runs"][0]["steps"] == 40 and model.info["steps"] == 1
+    with pytest.raises(Exception, match="architecture"):
+        train_model(tiny_mocks[0], tmp_path / "other", TrainConfig(**{**CONFIG, "preset": "small",
+                                                                       "init_from": str(trained)}))
+
+
 def test_a_fine_tuned_bh_mass_head_beats_the_spread_of_the_labels(trained, tiny_mocks, tmp_path):
     model = Ojala.from_pretrained(trained)
     train = pd.read_parquet(tiny_mocks[0] / "train.parquet")

@@ -17,6 +17,9 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--no-da", action="store_true", help="ablation: no domain adaptation (MMD) term")
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.add_argument("--init-from", default=None, metavar="MODELDIR",
+                   help="start from this trained model's weights (same preset), e.g. to chain a second run "
+                        "with a fresh schedule after a first one; overrides the config's init_from")
     p.add_argument("--accelerator", default="auto", help="auto (GPU if present), cpu or gpu")
 
 
@@ -29,6 +32,8 @@ def run(args):
         config.domain_adaptation = False
     if args.seed is not None:
         config.seed = args.seed
+    if args.init_from is not None:
+        config.init_from = args.init_from
     model = train_model(args.mocks, args.out, config, max_minutes=args.max_minutes, resume=args.resume,
                         accelerator=args.accelerator)
     print(f"model ({config.preset}, {model.n_parameters():,} parameters, {model.info['steps']} steps) "

@@ -28,6 +28,9 @@ class TrainConfig:
     label_fraction : share of objects per step asked every label they have, from observations only
         (0 = the paper's game alone: up to 5 targets of any kind)
     context_dropout : share of objects whose context loses MORPHTYPE and the Legacy/WISE magnitudes
+    dropout : dropout of the network (None: the preset's)
+    init_from : model folder whose trained weights start this run (same preset and vocabulary; None:
+        random initialisation). Chains runs: a second run continues a shipped model with a fresh schedule.
     seed : int
     """
 
@@ -42,6 +45,8 @@ class TrainConfig:
     domain_adaptation: bool = True
     label_fraction: float = 0.0
     context_dropout: float = 0.0
+    dropout: float | None = None
+    init_from: str | None = None
     seed: int = 42
 
     @classmethod

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,26 @@ def _callbacks(config: TrainConfig, max_minutes: float | None, sampler_generator
     return [RunLimits()]
 
 
+def _initial_model(config: TrainConfig, train: pd.DataFrame) -> Ojala:
+    """A fresh model of the config's preset, or the trained weights of ``config.init_from`` (its
+    normalisation kept, so the weights see the inputs they were trained on)."""
+    architecture = MODEL_PRESETS[config.preset]
+    if config.dropout is not None:
+        architecture = replace(architecture, dropout=config.dropout)
+    if config.init_from is None:
+        return Ojala(architecture, DEFAULT_VOCABULARY, Normalisation.fit(train, DEFAULT_VOCABULARY))
+    start = Ojala.from_pretrained(config.init_from, expected_vocabulary=DEFAULT_VOCABULARY)
+    if replace(start.config, dropout=architecture.dropout) != architecture:
+        raise InputError(f"init_from {config.init_from}: its architecture {start.config.to_dict()} is not "
+                         f"preset {config.preset!r} ({architecture.to_dict()})")
+    model = Ojala(architecture, DEFAULT_VOCABULARY, start.normalisation)
+    model.net.load_state_dict(start.net.state_dict())
+    # Steps and minutes of the runs this one continues, for the model card.
+    model.info = {"earlier_runs": [*start.info.get("earlier_runs", []),
+                                   {key: start.info.get(key) for key in ("steps", "seconds_this_run", "train_config")}]}
+    return model
+
+
 def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | None = None,
                 resume: bool = False, accelerator: str = "auto") -> Ojala:
     """Train a model on `mock_dir` and save it (config.json + model.safetensors) in `out_dir`.
@@ -76,8 +97,7 @@ def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | Non
     source = json.loads(manifest.read_text()) if manifest.exists() else {}
     L.seed_everything(config.seed, workers=True)
     train = read_split(mock_dir, "train")
-    normalisation = Normalisation.fit(train, DEFAULT_VOCABULARY)
-    model = Ojala(MODEL_PRESETS[config.preset], DEFAULT_VOCABULARY, normalisation)
+    model = _initial_model(config, train)
     tokens = model.tokenizer.encode(train)
     weights = object_weights(train, seed=config.seed)
     real = model.tokenizer.encode(read_split(mock_dir, "jpas_unlabelled")) if config.domain_adaptation else None
@@ -113,7 +133,7 @@ def train_model(mock_dir, out_dir, config: TrainConfig, max_minutes: float | Non
                 ckpt_path=str(last) if resume and last.exists() else None)
     # The periodic checkpoint can be up to eval_every_steps old when a time limit stops the run.
     trainer.save_checkpoint(last)
-    model.info = {"train_config": config.to_dict(), "mock_dir": str(mock_dir),
+    model.info = {**model.info, "train_config": config.to_dict(), "mock_dir": str(mock_dir),
                   "mock_manifest": source.get("inputs", {}).get("source_manifest", {}),
                   "steps": int(trainer.global_step), "seconds_this_run": round(time.time() - t0, 1),
                   "n_parameters": model.n_parameters(), "n_train_objects": len(train)}
