@@ -64,6 +64,13 @@ def test_a_run_started_from_a_trained_model_begins_with_its_weights_and_records_
     assert np.allclose(model.normalisation.mean, start.normalisation.mean)
     assert model.config.dropout == 0.0
     assert model.info["earlier_runs"][0]["steps"] == 40 and model.info["steps"] == 1
+    from ojala_core.evaluation import evaluate_table
+    from ojala_core.model.card import write_model_card
+
+    scores = {s: evaluate_table(model, pd.read_parquet(tiny_mocks[0] / f"{s}.parquet")) for s in ("test_synth",
+                                                                                               "test_real")}
+    card = write_model_card(tmp_path, scores, "ojala train --init-from M").read_text()
+    assert "Continued from earlier runs (40 steps in" in card and "41 steps and" in card
     with pytest.raises(Exception, match="architecture"):
         train_model(tiny_mocks[0], tmp_path / "other", TrainConfig(**{**CONFIG, "preset": "small",
                                                                        "init_from": str(trained)}))

@@ -170,6 +170,20 @@ def _number(value) -> str:
     return f"{value:.0f}" if abs(value) >= 10 else f"{value:.4f}" if abs(value) < 0.1 else f"{value:.3f}"
 
 
+def _earlier_run_lines(info) -> list[str]:
+    """One line on the runs a chained training continued (``ojala train --init-from``), with the total."""
+    earlier = info.get("earlier_runs", [])
+    if not earlier:
+        return []
+    steps = [run.get("steps") or 0 for run in earlier]
+    minutes = [(run.get("seconds_this_run") or 0) / 60 for run in earlier]
+    parts = ", ".join(f"{s:,} steps in {m:.0f} min" for s, m in zip(steps, minutes))
+    total_steps = sum(steps) + (info.get("steps") or 0)
+    total_minutes = sum(minutes) + info.get("seconds_this_run", 0) / 60
+    return [f"- Continued from earlier runs ({parts}; `--init-from`): {total_steps:,} steps and "
+            f"{total_minutes:.0f} min of training in all."]
+
+
 def write_model_card(model_dir, scores: dict, command: str, report: dict | None = None) -> Path:
     """Write ``MODEL_CARD.md`` in `model_dir` from the model's info, `scores` (evaluate_table per split)
     and, when given, a validation report's metrics (`report`: OJALA against HGB and LePHARE)."""
@@ -188,6 +202,7 @@ def write_model_card(model_dir, scores: dict, command: str, report: dict | None 
         f"- Training: {info.get('steps')} steps of batch {cfg.get('batch_size')}, seed {cfg.get('seed')}, "
         f"domain adaptation {'on' if cfg.get('domain_adaptation') else 'off'}, "
         f"{info.get('seconds_this_run', 0) / 60:.0f} min in the last run.",
+        *_earlier_run_lines(info),
         f"- Command: `{command}`", "",
         f"## Scores (i < {scores['test_real'].get('mag_limit')}; `ojala evaluate`)", "",
         "| metric | Test-Synth | Test-Real | paper (Test-Real) |", "|---|---|---|---|",
