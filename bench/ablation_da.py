@@ -33,7 +33,7 @@ HEADLINE = [("weighted F1", "weighted_f1", None), ("galaxy z σ_NMAD", "Z_GAL", 
 
 def _value(scores, key, field):
     entry = scores.get(key)
-    if entry is None:
+    if entry is None or (isinstance(entry, dict) and entry.get("n", 10) < 10):    # too few objects to score
         return np.nan
     return float(entry if field is None else entry.get(field, np.nan))
 
