@@ -46,7 +46,8 @@ AXES = {"BPT": ("LOG_NII_HA", "LOG_OIII_HB"), "WHAN": ("LOG_NII_HA", "LOG_HALPHA
         "CMD": ("MAG_i", "G_R"), "UMAP": ("UMAP_X", "UMAP_Y")}
 CLASS_RGB = {"GALAXY": (0x1F, 0x77, 0xB4), "QSO": (0xD6, 0x27, 0x28), "STAR": (0xFF, 0x7F, 0x0E)}
 VIEWPORTS = [(1280, 720), (1366, 768), (1600, 900), (1920, 1080)]
-# A Bokeh plot's frame on screen and its ranges, found by the plot's title (shadow DOM included).
+# A Bokeh plot's frame on screen, its ranges and its legend's box (null if none), found by the plot's title
+# (shadow DOM included).
 _PLOT_GEOMETRY = """(title) => {
   for (const v of Bokeh.index.query(v => v.model != null && (v.model.type === "Figure" || v.model.type === "Plot"))) {
     const t = v.model.title;
@@ -54,8 +55,12 @@ _PLOT_GEOMETRY = """(title) => {
     const canvas = v.canvas_view.el.getBoundingClientRect();
     if (text !== title || canvas.width === 0) continue;
     const f = v.frame.bbox;
+    const lv = v.all_renderer_views.find(r => r.model.type === "Legend" && r.model.visible && r.model.items.length);
+    const l = lv == null ? null : lv.bbox;
     return {left: canvas.left + f.left, top: canvas.top + f.top, width: f.width, height: f.height,
-            x0: v.model.x_range.start, x1: v.model.x_range.end, y0: v.model.y_range.start, y1: v.model.y_range.end};
+            x0: v.model.x_range.start, x1: v.model.x_range.end, y0: v.model.y_range.start, y1: v.model.y_range.end,
+            legend: l == null || l.width === 0 ? null
+                    : {left: canvas.left + l.left, top: canvas.top + l.top, width: l.width, height: l.height}};
   }
   return null;
 }"""
@@ -285,17 +290,26 @@ def _to_screen(g, x, y):
             g["top"] + (g["y1"] - np.asarray(y)) / (g["y1"] - g["y0"]) * g["height"])
 
 
+def _off_legend(g, px, py, margin):
+    """True where screen points (px, py) are at least `margin` pixels outside the plot's legend box."""
+    box = g.get("legend")
+    if box is None:
+        return np.ones(np.shape(px), dtype=bool)
+    return ~((px > box["left"] - margin) & (px < box["left"] + box["width"] + margin)
+             & (py > box["top"] - margin) & (py < box["top"] + box["height"] + margin))
+
+
 def _isolated_points(page, vac, diagram, k=2):
     """The k shown objects farthest on screen from any other (rows, screen x, screen y), inside the
-    frame's top left third, away from the legend (bottom right, whose five entries reach up to the
-    middle of the small SFMS frame: a click there lands on the legend, not on the point)."""
+    frame and away from its legend (a click there lands on the legend, not on the point)."""
     g = _geometry(page, diagram)
     x, y = (vac[c].to_numpy(float) for c in AXES[diagram])
     ok = vac["CLASS"].notna().to_numpy() & np.isfinite(x) & np.isfinite(y)
     px, py = _to_screen(g, x, y)
     rows = np.flatnonzero(ok)
-    inside = rows[(px[rows] > g["left"] + 15) & (px[rows] < g["left"] + 0.6 * g["width"])
-                  & (py[rows] > g["top"] + 15) & (py[rows] < g["top"] + 0.35 * g["height"])]
+    inside = rows[(px[rows] > g["left"] + 15) & (px[rows] < g["left"] + g["width"] - 15)
+                  & (py[rows] > g["top"] + 15) & (py[rows] < g["top"] + g["height"] - 15)
+                  & _off_legend(g, px[rows], py[rows], margin=15)]
     d = np.hypot(px[inside, None] - px[None, rows], py[inside, None] - py[None, rows])
     d[d == 0] = np.inf
     best = inside[np.argsort(-d.min(axis=1))[:k]]
@@ -320,13 +334,16 @@ def _in_region(vac, region):
 
 
 def _pixels(page, g, rgb, min_ink=40):
-    """How many pixels of colour `rgb`, at any opacity over white, the left 60 % of a plot's frame
-    shows (the legend is on the right). Datashader makes sparse pixels translucent: a pixel p over
+    """How many pixels of colour `rgb`, at any opacity over white, a plot's frame shows outside its legend
+    (whose swatches would count). Datashader makes sparse pixels translucent: a pixel p over
     white is 255 - a (255 - rgb), so 255 - p points the way 255 - rgb does; `min_ink` is the
     least |255 - p| counted (grey and black point the same way: black needs more ink)."""
-    png = page.screenshot(clip={"x": g["left"] + 2, "y": g["top"] + 2, "width": 0.6 * g["width"],
-                                "height": g["height"] - 4})
-    ink = 255.0 - np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    left, top = g["left"] + 2, g["top"] + 2
+    png = page.screenshot(clip={"x": left, "y": top, "width": g["width"] - 4, "height": g["height"] - 4})
+    rgb_image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(float)
+    rows, cols = np.indices(rgb_image.shape[:2])
+    rgb_image[~_off_legend(g, left + cols, top + rows, margin=2)] = 255.0
+    ink = 255.0 - rgb_image.reshape(-1, 3)
     target = 255.0 - np.asarray(rgb, dtype=float)
     strong = np.linalg.norm(ink, axis=1) > min_ink
     cosine = ink[strong] @ target / (np.linalg.norm(ink[strong], axis=1) * np.linalg.norm(target))
@@ -427,6 +444,17 @@ def test_colour_by_class_with_one_class_shown_draws_coloured_points(page, vac):
     _wait_for(page, "#table-count", "data-rows", lambda v: v == str(int(vac["CLASS"].notna().sum())))
     assert page.locator(".tabulator-row").count() > 0
     _wait_for_pixels(page, "CMD", CLASS_RGB["STAR"], 20)
+
+
+def test_the_bpt_and_sfms_legends_sit_where_no_object_is(page, vac):
+    for diagram in ("BPT", "SFMS"):
+        g = _geometry(page, diagram)
+        assert g["legend"] is not None, f"{diagram} has no legend"
+        x, y = (vac[c].to_numpy(float) for c in AXES[diagram])
+        ok = vac["CLASS"].notna().to_numpy() & np.isfinite(x) & np.isfinite(y)
+        px, py = _to_screen(g, x[ok], y[ok])
+        covered = int((~_off_legend(g, px, py, margin=0)).sum())
+        assert covered <= 0.01 * ok.sum(), f"the {diagram} legend covers {covered} of {ok.sum()} objects"
 
 
 def test_empty_box_then_clear_brings_every_diagram_back_with_its_lines(page, vac):

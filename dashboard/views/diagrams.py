@@ -66,12 +66,13 @@ def _whan_overlay():
 
 
 def _sfms_overlay():
-    """Speagle et al. (2014) main sequence at z = 0.1 and z = 0.5."""
+    """Speagle et al. (2014) main sequence at z = 0.1 and z = 0.5 (legend "S14", short: the legend sits in a
+    corner of the frame)."""
     curves = []
     logm = np.linspace(8.5, 11.5, 50)
     for z, dash in ((0.1, "solid"), (0.5, "dashed")):
         curves.append(hv.Curve((logm, speagle14_log_sfr(logm, z)), "LOGM", "LOGSFR",
-                               label=f"Speagle+14 z={z}").opts(color="black", line_dash=dash))
+                               label=f"S14 z={z}").opts(color="black", line_dash=dash))
     return hv.Overlay(curves)
 
 
@@ -96,7 +97,8 @@ class shade_or_blank(datashade):
 
 @dataclass
 class DiagramSpec:
-    """A 2-D diagram: axis columns, fixed ranges (None = from the data), reference overlay."""
+    """A 2-D diagram: axis columns, fixed ranges (None = from the data), reference overlay, and where its
+    legend goes (None: no legend) — a corner the physics leaves empty."""
     name: str
     x: str
     y: str
@@ -105,15 +107,17 @@ class DiagramSpec:
     x_range: tuple | None = None
     y_range: tuple | None = None
     overlay: callable = field(default=None)
+    legend: str | None = None
 
 
 DIAGRAMS = {
     "BPT": DiagramSpec("BPT", "LOG_NII_HA", "LOG_OIII_HB", "log [NII]/Hα", "log [OIII]/Hβ", (-2.0, 1.0),
-                       (-1.5, 1.5), _bpt_overlay),
+                       (-1.5, 1.5), _bpt_overlay,
+                       legend="bottom_left"),       # low [NII]/Hα and low [OIII]/Hβ: no galaxy lies there
     "WHAN": DiagramSpec("WHAN", "LOG_NII_HA", "LOG_HALPHA_EW", "log [NII]/Hα", "log EW(Hα) [Å]", (-2.0, 1.0),
                         (-1.0, 3.0), _whan_overlay),
     "SFMS": DiagramSpec("SFMS", "LOGM", "LOGSFR", "log M* [Msun]", "log SFR [Msun/yr]", (7.5, 12.5), (-4.0, 3.0),
-                        _sfms_overlay),
+                        _sfms_overlay, legend="top_left"),   # low mass and a high SFR: far above the sequence
     "CMD": DiagramSpec("CMD", "MAG_i", "G_R", "i (J-PAS iSDSS) [AB]", "g − r (Legacy)", None, (-0.5, 2.5)),
     "UMAP": DiagramSpec("UMAP", "UMAP_X", "UMAP_Y", "UMAP 1", "UMAP 2"),
 }
@@ -255,7 +259,11 @@ class DiagramView(pn.viewable.Viewer):
             plot = plot * self._class_legend()
         if spec.overlay is not None:
             plot = plot * spec.overlay()
-        return plot.opts(legend_position="bottom_right", show_legend=spec.name in ("BPT", "SFMS"),
+        # a compact legend (small rows, translucent) in the corner the spec names
+        return plot.opts(legend_position=spec.legend or "bottom_right", show_legend=spec.legend is not None,
+                         legend_opts={"label_text_font_size": "8pt", "glyph_height": 12, "glyph_width": 18,
+                                      "label_height": 12, "spacing": 0, "padding": 4, "margin": 4,
+                                      "background_fill_alpha": 0.6},
                          hooks=[self._own_glyphs])
 
     def _subset_points(self, **_):
