@@ -26,16 +26,18 @@ venv: $(STAMP)
 MODEL := models/ojala-small
 
 # The main job: the default sky (+ QA plots), its mocks, the shipped model (trained here only
-# if its weights are absent, then its reference set and calibration) and its scores, the VAC of
-# the sky's J-PAS catalogue, the validation report, then the explorer on
-# http://127.0.0.1:5006/ (Ctrl-C stops it).
+# if its weights are absent: two chained runs, see docs/training.md; then its reference set and
+# calibration) and its scores, the VAC of the sky's J-PAS catalogue, the validation report, then
+# the explorer on http://127.0.0.1:5006/ (Ctrl-C stops it).
 # Every stage resumes: a second `make run` only re-serves.
 run: $(STAMP)
 	$(BIN)/ojala sky --preset default --out data/sky-default --seed 42
 	$(BIN)/ojala sky-qa data/sky-default
 	$(BIN)/ojala mocks --sky data/sky-default --out data/mocks-default
-	test -f $(MODEL)/model.safetensors || $(BIN)/ojala train --mocks data/mocks-default --out $(MODEL) \
-		--config training/configs/small-labels.json --max-minutes 80
+	test -f $(MODEL)/model.safetensors || { $(BIN)/ojala train --mocks data/mocks-default --out data/train-stage1 \
+		--config training/configs/small-labels.json --max-minutes 80 && \
+		$(BIN)/ojala train --mocks data/mocks-default --out $(MODEL) --config training/configs/small-continue.json \
+		--init-from data/train-stage1 --max-minutes 72; }
 	test -f $(MODEL)/reference/reference.json || $(BIN)/ojala index --model $(MODEL) --mocks data/mocks-default \
 		--rows 5000
 	test -f $(MODEL)/calibration.json || $(BIN)/ojala calibrate --model $(MODEL) --mocks data/mocks-default
