@@ -474,7 +474,18 @@ def test_empty_box_then_clear_brings_every_diagram_back_with_its_lines(page, vac
     page.screenshot(path=str(ARTIFACTS / "03-after-clear.png"))
 
 
-def test_box_zoom_redraws_the_shown_objects_for_the_new_ranges(page, vac):
+def test_box_zoom_redraws_the_shown_objects_for_the_new_ranges(browser, server, vac):
+    # a page of its own: the zoom and the Box Zoom tool it leaves active would change the shared page
+    page = _open_page(browser, server.url, 1600, 1000)
+    try:
+        _zoom_and_check(page)
+        problems = page.console_errors + page.external
+    finally:
+        page.context.close()
+    assert problems == []
+
+
+def _zoom_and_check(page):
     g = _geometry(page, "BPT")
     before = page.evaluate(_SHOWN_IMAGE, "BPT")
     assert before["index"] == 1 and "Line" in before["later"], before     # over the grey layer, under the lines
