@@ -6,8 +6,9 @@ is N(0, 1) when σ is right: 68.3 % of |r| < 1, 95.4 % < 2, PIT = Φ(r) uniform.
 probabilities are right when, among objects given P(top class) ≈ c, a fraction c is that
 class (expected calibration error, ECE). `fit_calibration` fits one σ scale per target and one
 softmax temperature on a labelled table (Test-Synth: never the Test-Real it is judged on);
-the result lives in ``MODEL/calibration.json`` and `predict` applies it. Not for scoring
-accuracy (see `scoring`).
+the result lives in ``MODEL/calibration.json`` and `predict` applies it. The same file holds
+decision thresholds on probabilities that the calibrated Gaussians give (`probability_below`,
+`fit_probability_threshold`: the WHAN passive class). Not for scoring accuracy (see `scoring`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from .vocabulary import EW_SCALE_ANGSTROM, REGRESSION, TRANSFORMS, Vocabulary
 
 __all__ = ["standardised_residuals", "coverage", "fit_sigma_scale", "reliability", "fit_temperature", "tempered",
            "calibration_scores", "fit_calibration", "Calibration", "ONE_SIGMA", "TWO_SIGMA",
-           "PIT_BINS"]
+           "PIT_BINS", "probability_below", "fit_probability_threshold", "THRESHOLD_GRID"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ PIT_BINS = 10
 ECE_BINS = 10
 MIN_OBJECTS = 20                                    # fewer labelled objects: no coverage, no fit
 CALIBRATION_FILE = "calibration.json"
+THRESHOLD_GRID = np.round(np.arange(0.02, 0.981, 0.01), 2)   # candidate decision thresholds on a probability
 
 
 def _transformed(token, value):
@@ -67,6 +69,44 @@ def standardised_residuals(token, true, pred, sigma, label_sigma=None) -> np.nda
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (_transformed(token, true) - _transformed(token, pred)) / s
     return np.where(np.isfinite(r) & (s > 0), r, np.nan)
+
+
+def probability_below(token, pred, sigma, limit) -> np.ndarray:
+    """P(value < `limit`) under the predictive Gaussian (mean `pred`, 1σ `sigma` as `predict` reports
+    them, physical units) in the token's transformed space; NaN where the prediction is missing."""
+    pred = np.asarray(pred, dtype=float)
+    s = _transformed_sigma(token, pred, sigma)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (_transformed(token, limit) - _transformed(token, pred)) / s
+    return np.where(np.isfinite(z) & (s > 0), ndtr(z), np.nan)
+
+
+def fit_probability_threshold(probability, true_labels, labels_for, grid=THRESHOLD_GRID) -> dict:
+    """The threshold p* on `probability` whose decisions score best: the mean F1 over the classes of
+    `true_labels` of the labels ``labels_for(probability >= p*)``, ties to the threshold nearest 0.5.
+
+    Returns ``{"threshold", "mean_f1", "mean_f1_at_half"}`` (the score at p* and at 0.5); with fewer
+    than `MIN_OBJECTS` labelled objects the threshold is 0.5.
+    """
+    probability, true_labels = np.asarray(probability, dtype=float), np.asarray(true_labels)
+    classes = sorted(set(true_labels.tolist()))
+
+    def mean_f1(threshold):
+        predicted = np.asarray(labels_for(np.nan_to_num(probability, nan=-1.0) >= threshold))
+        scores = []
+        for c in classes:
+            tp = np.sum((predicted == c) & (true_labels == c))
+            denominator = np.sum(predicted == c) + np.sum(true_labels == c)
+            scores.append(2 * tp / denominator if denominator else 0.0)
+        return float(np.mean(scores))
+
+    if len(true_labels) < MIN_OBJECTS:
+        return {"threshold": 0.5, "mean_f1": None, "mean_f1_at_half": None}
+    scores = np.array([mean_f1(t) for t in grid])
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    threshold = float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
+    return {"threshold": threshold, "mean_f1": round(float(scores.max()), 4),
+            "mean_f1_at_half": round(mean_f1(0.5), 4)}
 
 
 def coverage(r) -> dict:
@@ -211,17 +251,20 @@ def calibration_scores(table: pd.DataFrame, pred: pd.DataFrame, vocabulary: Voca
 
 
 class Calibration:
-    """σ scale per regression target and softmax temperature per class token, for one set of weights."""
+    """σ scale per regression target, softmax temperature per class token and decision thresholds
+    (name -> probability, e.g. ``WHAN_PASSIVE``), for one set of weights."""
 
-    def __init__(self, sigma_scale: dict | None = None, temperature: dict | None = None, about: dict | None = None):
+    def __init__(self, sigma_scale: dict | None = None, temperature: dict | None = None, about: dict | None = None,
+                 thresholds: dict | None = None):
         self.sigma_scale = dict(sigma_scale or {})
         self.temperature = dict(temperature or {})
+        self.thresholds = dict(thresholds or {})
         self.about = dict(about or {})
 
     def save(self, model_dir):
         write_json(Path(model_dir) / CALIBRATION_FILE,
                    {**self.about, "weights_sha256": weights_digest(model_dir), "sigma_scale": self.sigma_scale,
-                    "temperature": self.temperature})
+                    "temperature": self.temperature, "thresholds": self.thresholds})
 
     @classmethod
     def load(cls, model_dir) -> "Calibration | None":
@@ -233,15 +276,20 @@ class Calibration:
             record = json.loads(path.read_text())
             scales = {str(k): float(v) for k, v in record["sigma_scale"].items()}
             temps = {str(k): float(v) for k, v in record["temperature"].items()}
+            thresholds = {str(k): float(v) for k, v in record.get("thresholds", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: not a calibration file ({exc}) — remake it with 'ojala calibrate'") from None
         bad = [k for k, v in {**scales, **temps}.items() if not (math.isfinite(v) and v > 0)]
         if bad:
             raise ValueError(f"{path}: scale or temperature of {bad} is not a positive number")
+        bad = [k for k, v in thresholds.items() if not 0 < v < 1]
+        if bad:
+            raise ValueError(f"{path}: threshold of {bad} is not a probability between 0 and 1")
         if record.get("weights_sha256") != weights_digest(model_dir):
             log.warning("%s was fitted to other weights: ignored (remake it with 'ojala calibrate')", path)
             return None
-        return cls(scales, temps, {k: v for k, v in record.items() if k not in ("sigma_scale", "temperature")})
+        return cls(scales, temps, {k: v for k, v in record.items() if k not in ("sigma_scale", "temperature",
+                                                                               "thresholds")}, thresholds)
 
 
 def fit_calibration(table: pd.DataFrame, pred: pd.DataFrame, vocabulary: Vocabulary, about: dict) -> Calibration:

@@ -110,6 +110,10 @@ def _cmd_calibrate(args):
         real = result["test_real"]["classification"][name]
         raw = real.get("raw", real)
         print(f"{name}: temperature {temperature:.3f}; Test-Real ECE {raw['ece']:.4f} → {real['ece']:.4f}")
+    whan = result["whan_passive_fit"]
+    if whan["mean_f1"] is not None:
+        print(f"WHAN passive: P(EW(Hα) < 3 Å) ≥ {whan['threshold']:.2f} (mean F1 of passive/SF/AGN on Test-Synth: "
+              f"{whan['mean_f1_at_half']:.3f} at 0.5 → {whan['mean_f1']:.3f}, {whan['galaxies']} galaxies)")
 
 
 def _cmd_vac(args):
@@ -232,8 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "OJALA vs HGB vs LePHARE tables")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("calibrate", help="post-hoc calibration of a model's 1σ errors and class probabilities, "
-                                         "fitted on Test-Synth (MODEL/calibration.json), scored on Test-Real")
+    p = sub.add_parser("calibrate", help="post-hoc calibration of a model's 1σ errors and class probabilities "
+                                         "and its WHAN passive threshold, fitted on Test-Synth "
+                                         "(MODEL/calibration.json), scored on Test-Real")
     p.add_argument("--model", required=True, help="model folder; calibration.json goes in it")
     p.add_argument("--mocks", required=True, help="mocks folder with test_synth and test_real")
     p.add_argument("--mag-limit", type=float, default=21.0, help="fit and score objects with MAG_i below this")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BPT_CURVES", "WHAN_CUTS", "bpt_curve", "bpt_class", "whan_class",
+__all__ = ["BPT_CURVES", "WHAN_CUTS", "bpt_curve", "bpt_class", "whan_class", "whan_three_classes",
            "BPT_CLASSES", "WHAN_CLASSES"]
 
 
@@ -72,7 +72,7 @@ def bpt_class(log_nii_ha, log_oiii_hb, curve="Ke01"):
     return out.astype(str)
 
 
-def whan_class(log_nii_ha, ew_halpha):
+def whan_class(log_nii_ha, ew_halpha, passive=None):
     """WHAN class per object (Cid Fernandes et al. 2011).
 
     Parameters
@@ -81,6 +81,9 @@ def whan_class(log_nii_ha, ew_halpha):
         log10([NII]6584/Hα) [dex].
     ew_halpha : array_like
         Rest-frame EW(Hα) [Å], emission positive.
+    passive : array_like of bool, optional
+        Which objects are passive, decided by the caller (e.g. from the probability that
+        EW(Hα) < 3 Å); default EW(Hα) < 3 Å. The other classes split the rest as below.
 
     Returns
     -------
@@ -92,10 +95,18 @@ def whan_class(log_nii_ha, ew_halpha):
     ew = np.asarray(ew_halpha, dtype=float)
     c = WHAN_CUTS
     out = np.full(np.broadcast(x, ew).shape, "UNCLASSIFIED", dtype=object)
-    passive = np.isfinite(ew) & (ew < c["ew_passive"])
+    if passive is None:
+        passive = ew < c["ew_passive"]
+    passive = np.isfinite(ew) & np.asarray(passive, dtype=bool)
     ok = np.isfinite(x) & np.isfinite(ew) & ~passive
     out[passive] = "PASSIVE"
     out[ok & (x < c["x_sf"])] = "SF"
     out[ok & (x >= c["x_sf"]) & (ew > c["ew_strong_agn"])] = "SAGN"
     out[ok & (x >= c["x_sf"]) & (ew <= c["ew_strong_agn"])] = "WAGN"
     return out.astype(str)
+
+
+def whan_three_classes(labels):
+    """WHAN labels with strong and weak AGN merged: 'PASSIVE', 'SF', 'AGN' (or 'UNCLASSIFIED')."""
+    labels = np.asarray(labels)
+    return np.where(np.isin(labels, ["SAGN", "WAGN"]), "AGN", labels)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .diagnostics import BPT_CURVES, WHAN_CUTS, whan_class
+from .diagnostics import BPT_CURVES, WHAN_CUTS, whan_class, whan_three_classes
 from .lines import EMISSION_LINES
 from .metrics import purity_completeness_f1, regression_summary, sliding_bins, weighted_f1
 from .vocabulary import CLASS, DEFAULT_VOCABULARY, REGRESSION, Vocabulary
@@ -156,18 +156,27 @@ def bpt_scores(truth: pd.DataFrame, pred: pd.DataFrame, sel) -> dict:
     return out
 
 
-def _whan_3class(log_nii_ha, ew_halpha, cut):
+def _passive(frame) -> np.ndarray:
+    # The passive decision a table made (its WHAN_CLASS: a model's may come from P_WHAN_PASSIVE), else EW(Hα) < 3 Å.
+    ew = frame[_HALPHA_EW].to_numpy(float)
+    by_ew = ew < WHAN_CUTS["ew_passive"]
+    if "WHAN_CLASS" not in frame:
+        return by_ew
+    cls = frame["WHAN_CLASS"].fillna("").astype(str).to_numpy()
+    return np.where(cls != "", cls == "PASSIVE", by_ew)
+
+
+def _whan_3class(frame, cut):
     # The WHAN classifier has the S06-equivalent x cut; shifting x moves it to `cut`.
-    labels = whan_class(np.asarray(log_nii_ha, dtype=float) - cut + WHAN_CUTS["x_sf"], ew_halpha)
-    return np.where(np.isin(labels, ["SAGN", "WAGN"]), "AGN", labels)
+    x = frame["LOG_NII_HA"].to_numpy(float) - cut + WHAN_CUTS["x_sf"]
+    return whan_three_classes(whan_class(x, frame[_HALPHA_EW], _passive(frame)))
 
 
 def whan_scores(truth: pd.DataFrame, pred: pd.DataFrame, sel) -> dict:
     """Per [NII]/Hα cut, purity/completeness/F1 of WHAN PASSIVE / SF / AGN (strong + weak AGN together)."""
     out = {}
     for name, cut in WHAN_NII_CUTS.items():
-        true = _whan_3class(truth["LOG_NII_HA"], truth[_HALPHA_EW], cut)
-        p = _whan_3class(pred["LOG_NII_HA"], pred[_HALPHA_EW], cut)
+        true, p = _whan_3class(truth, cut), _whan_3class(pred, cut)
         ok = sel & (true != "UNCLASSIFIED")
         classes = ("PASSIVE", "SF", "AGN")
         out[name] = {"n": int(ok.sum()), "log_nii_ha_cut": cut,

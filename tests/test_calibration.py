@@ -1,4 +1,6 @@
 """Calibration of errors and probabilities: coverage, PIT, ECE, fitted σ scales and temperatures."""
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,8 +12,10 @@ from ojala_core.calibration import (
     calibration_scores,
     coverage,
     fit_calibration,
+    fit_probability_threshold,
     fit_sigma_scale,
     fit_temperature,
+    probability_below,
     reliability,
     standardised_residuals,
     tempered,
@@ -86,6 +90,35 @@ def test_ece_of_calibrated_and_overconfident_probabilities():
     assert reliability(p, np.full(n, -1))["n"] == 0
 
 
+def test_probability_below_a_limit_of_known_gaussians():
+    # Z_GAL: no transform; P(z < mean) = 1/2, P(z < mean + σ) = Φ(1), P(z < mean − 2σ) = Φ(−2).
+    p = probability_below(V["Z_GAL"], np.array([0.5, 0.5, 0.5, np.nan]), np.array([0.1, 0.1, 0.1, 0.1]),
+                          np.array([0.5, 0.6, 0.3, 0.5]))
+    assert np.allclose(p[:3], [0.5, 0.5 + ONE_SIGMA / 2, 0.5 - TWO_SIGMA / 2]) and np.isnan(p[3])
+    # An EW is Gaussian in asinh space: predicted 3 Å gives 1/2 below 3 Å whatever σ; 10 Å ± a narrow
+    # σ gives almost nothing below 3 Å; the same wide gives some.
+    token = V[V.line_ew_tokens["HALPHA"]]
+    from ojala_core.vocabulary import EW_SCALE_ANGSTROM
+    ew, sigma_asinh = np.array([3.0, 10.0, 10.0]), np.array([0.4, 0.1, 1.0])
+    sigma = sigma_asinh * EW_SCALE_ANGSTROM * np.cosh(np.arcsinh(ew / EW_SCALE_ANGSTROM))   # as predict reports it
+    p = probability_below(token, ew, sigma, 3.0)
+    assert p[0] == pytest.approx(0.5) and p[1] < 1e-6
+    expected = 0.5 * (1 + math.erf((np.arcsinh(3.0) - np.arcsinh(10.0)) / 1.0 / np.sqrt(2)))
+    assert p[2] == pytest.approx(expected, rel=1e-6)
+
+
+def test_fitted_probability_threshold_finds_the_gap_between_two_classes():
+    rng = np.random.default_rng(6)
+    # Class P has probabilities in [0.2, 0.9], class N in [0, 0.15]: any threshold in (0.15, 0.2]
+    # separates them; 0.5 misses most of P.
+    p = np.concatenate([rng.uniform(0.2, 0.9, 300), rng.uniform(0.0, 0.15, 1000)])
+    true = np.array(["P"] * 300 + ["N"] * 1000)
+    fit = fit_probability_threshold(p, true, lambda chosen: np.where(chosen, "P", "N"))
+    assert 0.15 < fit["threshold"] <= 0.2 and fit["mean_f1"] == 1.0
+    assert fit["mean_f1_at_half"] < 0.85
+    assert fit_probability_threshold(p[:5], true[:5], lambda c: np.where(c, "P", "N"))["threshold"] == 0.5
+
+
 def test_calibration_round_trip_through_a_model_folder(tmp_path):
     rng = np.random.default_rng(5)
     n = 4000
@@ -93,10 +126,12 @@ def test_calibration_round_trip_through_a_model_folder(tmp_path):
     pred = pd.DataFrame({"Z_GAL": table["Z_GAL"] + 0.03 * rng.standard_normal(n), "Z_GAL_ERR": np.full(n, 0.01)})
     cal = fit_calibration(table, pred, V, {"fitted_on": "test"})
     assert cal.sigma_scale["Z_GAL"] == pytest.approx(3.0, rel=0.1)           # fitted on galaxies only
+    cal.thresholds["WHAN_PASSIVE"] = 0.2
     (tmp_path / "model.safetensors").write_bytes(b"weights")
     cal.save(tmp_path)
     again = Calibration.load(tmp_path)
     assert again.sigma_scale == cal.sigma_scale and again.about["fitted_on"] == "test"
+    assert again.thresholds == {"WHAN_PASSIVE": 0.2} and "thresholds" not in again.about
     scored = pred.assign(Z_GAL_ERR=pred["Z_GAL_ERR"] * again.sigma_scale["Z_GAL"])
     scores = calibration_scores(table, scored, V, again)["regression"]["Z_GAL"]
     assert scores["within_1sigma"] == pytest.approx(ONE_SIGMA, abs=0.03)
@@ -105,6 +140,10 @@ def test_calibration_round_trip_through_a_model_folder(tmp_path):
     assert Calibration.load(tmp_path) is None                                 # fitted to other weights
     (tmp_path / "calibration.json").write_text('{"sigma_scale": {"Z_GAL": -1}, "temperature": {}}')
     with pytest.raises(ValueError, match="calibration.json.*Z_GAL"):
+        Calibration.load(tmp_path)
+    (tmp_path / "calibration.json").write_text('{"sigma_scale": {}, "temperature": {}, '
+                                               '"thresholds": {"WHAN_PASSIVE": 1.5}}')
+    with pytest.raises(ValueError, match="calibration.json.*WHAN_PASSIVE.*probability"):
         Calibration.load(tmp_path)
 
 
@@ -125,6 +164,7 @@ def test_ojala_calibrate_fits_on_test_synth_and_predict_and_the_vac_apply_it(tin
     assert main(["calibrate", "--model", str(path), "--mocks", str(mocks)]) == 0
     record = json.loads((path / "calibration.json").read_text())
     assert record["fitted_on"] == "test_synth" and "Z_GAL" in record["sigma_scale"]
+    assert 0 < record["thresholds"]["WHAN_PASSIVE"] < 1 and record["whan_passive_fit"]["galaxies"] > 0
     model = Ojala.from_pretrained(path)
     synth = read_split(mocks, "test_synth")
     synth = synth[synth["MAG_i"] < 21].reset_index(drop=True)
@@ -136,3 +176,10 @@ def test_ojala_calibrate_fits_on_test_synth_and_predict_and_the_vac_apply_it(tin
     assert scores["within_1sigma"] == pytest.approx(ONE_SIGMA, abs=0.05)     # the sample it was fitted on
     manifest = produce_vac(path, tiny_sky / "jpas" / "jpas-catalogue.fits", tmp_path / "vac", chunk_rows=2000)
     assert manifest["calibration"]["sigma_scale"] == record["sigma_scale"]
+    assert manifest["calibration"]["thresholds"] == record["thresholds"]
+    # The VAC's WHAN passive class is its P_WHAN_PASSIVE above the fitted threshold (an untrained model
+    # may call few objects galaxies; the rule itself is tested in test_diagnostics).
+    vac = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "vac" / "catalogue").glob("*.parquet"))])
+    galaxies = vac[(vac["CLASS"] == "GALAXY") & vac["P_WHAN_PASSIVE"].notna()]
+    passive = galaxies["P_WHAN_PASSIVE"] >= record["thresholds"]["WHAN_PASSIVE"]
+    assert ((galaxies["WHAN_CLASS"] == "PASSIVE") == passive).all()

@@ -14,7 +14,7 @@ import param
 from ojala_core.diagnostics import bpt_class
 from ojala_core.lines import EMISSION_LINES
 from ojala_core.model.whatif import mask_groups, whatif_predict
-from ojala_core.vac.columns import derived_columns
+from ojala_core.vac.columns import derived_columns, passive_threshold_of
 
 from . import TabView
 
@@ -133,7 +133,8 @@ class WhatIfView(pn.viewable.Viewer, TabView):
             return
         tokens = s.store.tokens(galaxies)
         after = whatif_predict(s.model, tokens, self.hidden())
-        derived = derived_columns(after, tokens["MAG_i"].to_numpy(float), tokens["MAG_i_ERR"].to_numpy(float))
+        derived = derived_columns(after, tokens["MAG_i"].to_numpy(float), tokens["MAG_i_ERR"].to_numpy(float),
+                                  passive_threshold_of(s.model), s.model.vocabulary)
         x0, y0 = s.store.values("LOG_NII_HA", galaxies), s.store.values("LOG_OIII_HB", galaxies)
         x1, y1 = derived["LOG_NII_HA"], derived["LOG_OIII_HB"]
         self._moves.send((x0, y0, x1, y1))

@@ -111,6 +111,12 @@ def _calibration_lines(model_dir, model: Ojala) -> list[str]:
         lines += ["", f"{name}: temperature {t:.2f}; expected calibration error Test-Synth "
                   f"{s.get('raw_ece', float('nan')):.4f} → {s.get('ece', float('nan')):.4f}, Test-Real "
                   f"{r.get('raw_ece', float('nan')):.4f} → {r.get('ece', float('nan')):.4f}."]
+    whan = about.get("whan_passive_fit")
+    if "WHAN_PASSIVE" in model.calibration.thresholds and whan and whan.get("mean_f1") is not None:
+        lines += ["", f"WHAN passive: a galaxy is passive when P(EW(Hα) < 3 Å) ≥ "
+                  f"{model.calibration.thresholds['WHAN_PASSIVE']:.2f} (the VAC's `P_WHAN_PASSIVE`), the threshold "
+                  f"that maximises the mean F1 of the passive, SF and AGN classes on Test-Synth "
+                  f"({whan['galaxies']:,} galaxies: {whan['mean_f1_at_half']:.3f} at 0.5 → {whan['mean_f1']:.3f})."]
     return lines + [""]
 
 

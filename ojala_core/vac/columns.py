@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..calibration import probability_below
 from ..derived import balmer_decrement, halpha_attenuation, halpha_luminosity, line_flux, sfr_halpha
-from ..diagnostics import BPT_CURVES, bpt_class, whan_class
+from ..diagnostics import BPT_CURVES, WHAN_CUTS, bpt_class, whan_class
 from ..lines import EMISSION_LINES, MEASURED_LINES, lines_with_ew
 from ..vocabulary import DEFAULT_VOCABULARY, Vocabulary
 
-__all__ = ["derived_columns", "vac_units", "DERIVED_UNITS"]
+__all__ = ["derived_columns", "vac_units", "DERIVED_UNITS", "passive_threshold_of"]
 
 # Units of the derived and bookkeeping VAC columns (predicted tokens take the vocabulary's).
 DERIVED_UNITS = {**{f"{line}_FLUX{s}": "erg s-1 cm-2" for line in MEASURED_LINES for s in ("", "_ERR")},
@@ -33,10 +34,22 @@ def vac_units(columns, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> dict:
     return units
 
 
-def derived_columns(pred: pd.DataFrame, mag_i, mag_i_err) -> dict:
+def passive_threshold_of(model) -> float | None:
+    """The decision threshold on ``P_WHAN_PASSIVE`` fitted with `model`'s calibration, or None."""
+    calibration = getattr(model, "calibration", None)
+    return calibration.thresholds.get("WHAN_PASSIVE") if calibration is not None else None
+
+
+def derived_columns(pred: pd.DataFrame, mag_i, mag_i_err, passive_threshold: float | None = None,
+                    vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> dict:
     """Derived quantities for galaxies (NaN elsewhere): ``{LINE}_FLUX`` and ``_ERR`` [erg s⁻¹ cm⁻²],
     ``BALMER_DECREMENT``, ``A_HALPHA`` [mag], ``LOG_L_HALPHA`` [dex erg s⁻¹], ``LOG_SFR_HALPHA``
-    [dex Msun/yr, Salpeter], log line ratios, ``BPT_{Ke01,Ka03,S06}`` and ``WHAN_CLASS``."""
+    [dex Msun/yr, Salpeter], log line ratios, ``BPT_{Ke01,Ka03,S06}``, ``P_WHAN_PASSIVE`` (the
+    probability that EW(Hα) < 3 Å under the predictive Gaussian) and ``WHAN_CLASS``.
+
+    WHAN_CLASS is passive where EW(Hα) < 3 Å, or, given `passive_threshold` (a model's calibration,
+    fitted on Test-Synth: `passive_threshold_of`), where ``P_WHAN_PASSIVE`` ≥ it.
+    """
     n = len(pred)
 
     def column(name):       # a target the model lacks gives NaN derived columns, not a KeyError
@@ -67,5 +80,10 @@ def derived_columns(pred: pd.DataFrame, mag_i, mag_i_err) -> dict:
     out["LOG_NII_HA"], out["LOG_OIII_HB"] = x, y
     for curve in BPT_CURVES:
         out[f"BPT_{curve}"] = np.where(galaxy, bpt_class(x, y, curve), "")
-    out["WHAN_CLASS"] = np.where(galaxy, whan_class(x, column(EMISSION_LINES["HALPHA"].ew_token)), "")
+    ew_name = EMISSION_LINES["HALPHA"].ew_token
+    ew = column(ew_name)
+    p_passive = probability_below(vocabulary[ew_name], ew, column(f"{ew_name}_ERR"), WHAN_CUTS["ew_passive"])
+    out["P_WHAN_PASSIVE"] = np.where(galaxy, p_passive, np.nan)
+    passive = None if passive_threshold is None else p_passive >= passive_threshold
+    out["WHAN_CLASS"] = np.where(galaxy, whan_class(x, ew, passive), "")
     return out

@@ -40,7 +40,7 @@ from ..model.inference import predict
 from ..model.pretrained import Ojala
 from ..tokens import catalogue_tokens
 from ..vocabulary import CLASS, DEFAULT_VOCABULARY
-from .columns import derived_columns
+from .columns import derived_columns, passive_threshold_of
 from .embedding_map import MAP_NEIGHBOURS, UMAP_FIT_ROWS
 from .export import export_table
 from .reference import (
@@ -479,9 +479,10 @@ def _quality(phot: pd.DataFrame, tokens: pd.DataFrame, duplicate) -> np.ndarray:
 
 
 def _calibration_record(model: Ojala) -> dict | None:
-    """The post-hoc calibration the VAC's errors and probabilities went through (None: raw)."""
+    """The post-hoc calibration the VAC's errors, probabilities and WHAN classes went through (None: raw)."""
     c = model.calibration
-    return None if c is None else {"sigma_scale": c.sigma_scale, "temperature": c.temperature, **c.about}
+    return None if c is None else {"sigma_scale": c.sigma_scale, "temperature": c.temperature,
+                                   "thresholds": c.thresholds, **c.about}
 
 
 def vac_targets(model: Ojala) -> list[str]:
@@ -509,7 +510,8 @@ def _write_partition(model, raw, phot, tokens, flags, first_row, part, emb_path,
         else:
             columns[name], columns[f"{name}_ERR"] = pred[name].to_numpy(), pred[f"{name}_ERR"].to_numpy()
     mag_i = tokens["MAG_i"].to_numpy(float)
-    columns.update(derived_columns(pred, mag_i, tokens["MAG_i_ERR"].to_numpy(float)))
+    columns.update(derived_columns(pred, mag_i, tokens["MAG_i_ERR"].to_numpy(float), passive_threshold_of(model),
+                                   vocab))
     columns["MAG_i"] = mag_i
     columns["N_NB_OBSERVED"] = phot["N_NB_OBSERVED"].to_numpy()
     columns["QUALITY_FLAG"] = flags

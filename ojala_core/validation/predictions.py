@@ -18,7 +18,7 @@ from ..filters import load_filter
 from ..lines import EMISSION_LINES
 from ..model.inference import predict
 from ..model.pretrained import Ojala
-from ..vac.columns import derived_columns
+from ..vac.columns import derived_columns, passive_threshold_of
 from ..vocabulary import DEFAULT_VOCABULARY, REGRESSION, Vocabulary
 
 __all__ = ["CONTEXTS", "context_tokens", "with_derived", "vac_predictions", "model_predictions", "truth_predictions",
@@ -53,10 +53,12 @@ def context_tokens(vocabulary: Vocabulary, name: str) -> list[str] | None:
     return CONTEXTS[name](vocabulary)
 
 
-def with_derived(pred: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """`pred` with the derived VAC columns (line fluxes and ratios, L(Hα), BPT/WHAN) from `table`'s MAG_i."""
+def with_derived(pred: pd.DataFrame, table: pd.DataFrame, passive_threshold: float | None = None) -> pd.DataFrame:
+    """`pred` with the derived VAC columns (line fluxes and ratios, L(Hα), BPT/WHAN) from `table`'s MAG_i;
+    `passive_threshold` is a model's WHAN decision threshold (see `derived_columns`)."""
     derived = derived_columns(pred, table["MAG_i"].to_numpy(float),
-                              table["MAG_i_ERR"].to_numpy(float) if "MAG_i_ERR" in table else np.zeros(len(table)))
+                              table["MAG_i_ERR"].to_numpy(float) if "MAG_i_ERR" in table else np.zeros(len(table)),
+                              passive_threshold)
     return pd.concat([pred, pd.DataFrame(derived, index=pred.index)], axis=1)
 
 
@@ -65,7 +67,9 @@ def model_predictions(model: Ojala, table: pd.DataFrame, context=None, targets=N
     """The model's predictions (default: its default targets; derived columns when all of those are asked)."""
     targets = list(model.vocabulary.targets if targets is None else targets)
     pred, _ = predict(model, table, targets=targets, context=context, batch_size=batch_size, embeddings=False)
-    return with_derived(pred, table) if set(model.vocabulary.targets) <= set(targets) else pred
+    if not set(model.vocabulary.targets) <= set(targets):
+        return pred
+    return with_derived(pred, table, passive_threshold_of(model))
 
 
 def _regression_targets(vocabulary: Vocabulary) -> list[str]:
