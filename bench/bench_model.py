@@ -1,8 +1,9 @@
 """Model throughput on this machine: inference objects/s (all targets, one decoder pass) and training samples/s.
 
 Prints the figures with the data size and thread count, the paper preset's inference rate as a
-ratio of the small one's, and the training step of the label-mode recipe against the paper's
-game (samples/s, targets answered/s, FLOPs against the measured matmul peak), all in the same run;
+ratio of the small one's, and the training steps of the shipped weights' recipes (the configs of
+its two chained runs) against the paper's game (samples/s, targets answered/s, FLOPs against the
+measured matmul peak), all in the same run;
 with ``--baseline-ref`` also the same training steps on the code of that git commit (a child process
 importing it), before and after which this code is timed again:
     python bench/bench_model.py [--mocks data/mocks-default] [--objects 4000] [--train-steps 20]
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -87,16 +89,33 @@ def _training_rate(model, frame, batch_size, steps, real, config: TrainConfig):
     return steps * batch_size / seconds, sum(asked) / seconds, gflop
 
 
-RECIPES = {"paper game (small.json)": {},
-           "label mode 0.6 + dropout 0.3 (small-labels.json)": {"label_fraction": 0.6, "context_dropout": 0.3}}
+CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
+# The training recipes timed: the paper's game, and the two chained runs of the shipped weights
+# (their configs' masking options and model dropout; every one with DA, at the bench's batch size).
+RECIPES = {"paper game (small.json)": "small.json",
+           "label mode 0.6, dropout 0.1 (small-labels.json, run 1)": "small-labels.json",
+           "label mode 0.9, dropout 0 (small-continue.json, run 2)": "small-continue.json"}
+_TIMED_OPTIONS = ("label_fraction", "context_dropout", "dropout")
+
+
+def _recipe(name) -> dict:
+    """The options of `RECIPES[name]`'s config file that change a step's cost (absent: the defaults)."""
+    path = CONFIGS / RECIPES[name]
+    if not path.exists():       # an older checkout (--baseline-ref) without that file: its defaults
+        return {}
+    record = json.loads(path.read_text())
+    return {k: record[k] for k in _TIMED_OPTIONS if k in record}
 
 
 def _training_rates(train, real, batch_size, steps, peak=None) -> dict:
     """{recipe: (samples/s, targets answered/s)} of the `small` preset's training step with DA."""
     measured = {}
-    for name, options in RECIPES.items():
+    for name in RECIPES:
+        options = _recipe(name)
+        dropout = options.pop("dropout", None)
+        preset = MODEL_PRESETS["small"] if dropout is None else replace(MODEL_PRESETS["small"], dropout=dropout)
         torch.manual_seed(0)
-        model = Ojala(MODEL_PRESETS["small"], V, Normalisation.fit(train, V))
+        model = Ojala(preset, V, Normalisation.fit(train, V))
         samples, targets, gflop = _training_rate(model, train, batch_size, steps, real,
                                                  TrainConfig(batch_size=batch_size, **options))
         measured[name] = (samples, targets)
@@ -148,10 +167,14 @@ def main():
         print(f"{preset:6s} {model.n_parameters():>10,} params  inference {rates[preset]:8.0f} objects/s")
     print(f"paper/small inference: {rates['paper'] / rates['small']:.2f}x; 1,000,000 objects: "
           f"{1e6 / rates['small'] / 60:.1f} min with 'small', {1e6 / rates['paper'] / 60:.1f} min with 'paper'")
-    # Training: the paper's game (small.json) against the label-mode recipe (small-labels.json).
+    # Training: the paper's game (small.json) against the recipes of the shipped weights' two runs.
     measured = _training_rates(train, real, args.batch_size, args.train_steps, peak)
-    (a_s, a_t), (b_s, b_t) = measured.values()
-    print(f"label mode / paper game: samples/s {b_s / a_s:.2f}x, targets answered/s {b_t / a_t:.2f}x")
+    names = list(RECIPES)
+    (a_s, a_t) = measured[names[0]]
+    for name in names[1:]:
+        b_s, b_t = measured[name]
+        print(f"{name} / paper game: samples/s {b_s / a_s:.2f}x, targets answered/s {b_t / a_t:.2f}x")
+    print(f"run 2 / run 1 recipe: samples/s {measured[names[2]][0] / measured[names[1]][0]:.2f}x")
     if args.baseline_ref:
         old = _baseline_rates(args.baseline_ref, args)
         again = _training_rates(train, real, args.batch_size, args.train_steps)     # this code, after the child

@@ -32,6 +32,7 @@ from dashboard.views.whatif import filters_near_line
 from ojala_core.lines import EMISSION_LINES
 from ojala_core.model.pretrained import Ojala
 from ojala_core.vac.store import VacStore
+from ojala_core.vocabulary import DEFAULT_VOCABULARY
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -166,8 +167,14 @@ def hostile_vac(tiny_vac, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vac(hostile_vac, tiny_mocks):
-    """The served VAC as the explorer holds it (derived columns and DESI values joined)."""
-    return VacStore(hostile_vac, pd.read_parquet(tiny_mocks[0] / "test_real.parquet")).frame
+    """The served VAC as the explorer holds it (derived columns and DESI values joined), with the diagrams'
+    axes as they are drawn: a prediction only for the classes the vocabulary says it applies to (no star
+    in the SFMS)."""
+    frame = VacStore(hostile_vac, pd.read_parquet(tiny_mocks[0] / "test_real.parquet")).frame.copy()
+    for name in {c for axes in AXES.values() for c in axes}:
+        if name in DEFAULT_VOCABULARY and DEFAULT_VOCABULARY[name].applies_to:
+            frame[name] = frame[name].where(frame["CLASS"].isin(DEFAULT_VOCABULARY[name].applies_to))
+    return frame
 
 
 @pytest.fixture(scope="module")

@@ -233,3 +233,27 @@ def test_full_rows_come_in_the_order_asked_with_every_or_the_named_columns(tiny_
     some = store.full_rows(rows, columns=["JPAS_ID", "Z_GAL"])
     assert list(some.columns) == ["JPAS_ID", "Z_GAL", "EMBEDDING_ROW"]
     assert some["JPAS_ID"].tolist() == whole["JPAS_ID"].iloc[rows].tolist()
+
+
+def test_galaxy_quantities_of_stars_and_qsos_are_neither_drawn_nor_selected(state):
+    # The model answers LOGM and LOGSFR for every object; the SFMS shows and selects galaxies only.
+    frame = state.frame
+    logm = state.store.column("LOGM")
+    others = (frame["CLASS"] != "GALAXY").to_numpy(dtype=bool)
+    assert others.any() and np.isfinite(logm[others]).any()          # the VAC holds the stars' answers
+    assert np.isnan(state.plot_column("LOGM")[others]).all()
+    assert np.isnan(state.plot_column("LOG_HALPHA_EW")[others]).all()  # a plot column follows its source
+    assert np.array_equal(state.plot_column("MAG_i"), frame["MAG_i"].to_numpy(), equal_nan=True)  # for everyone
+    state.select_region({"diagram": "SFMS", "x": "LOGM", "y": "LOGSFR", "x_range": [-100, 100],
+                         "y_range": [-100, 100]})
+    chosen = frame["CLASS"].to_numpy()[state.selection]
+    assert len(chosen) > 0 and set(chosen) == {"GALAXY"}
+    state.clear_selection()
+
+
+def test_a_selection_of_unsorted_repeated_rows_is_each_row_once_in_order(state):
+    state.select(np.array([7, 3, 3, 11, 0, 7]), "by hand")
+    assert state.selection.tolist() == [0, 3, 7, 11] and int(state.mask.sum()) <= 4
+    state.select(np.array([11, 2]), "more", mode="add")
+    assert state.selection.tolist() == [0, 2, 3, 7, 11]
+    state.clear_selection()

@@ -150,7 +150,7 @@ class DiagramView(pn.viewable.Viewer):
     def _points(self, mask_name, trigger):
         def points(**_):
             store = self.state.store
-            x, y = store.column(self.spec.x), store.column(self.spec.y)
+            x, y = self._xy()
             rows = np.flatnonzero(getattr(self.state, mask_name) & np.isfinite(x) & np.isfinite(y))
             cls = self.state.frame["CLASS"].array          # taken by code: no string per object
             data = {self.spec.x: x[rows], self.spec.y: y[rows],
@@ -355,8 +355,7 @@ class DiagramView(pn.viewable.Viewer):
             self._push(self._sources[2], self._outline_data(region))
 
     def _xy(self):
-        store = self.state.store
-        return store.column(self.spec.x), store.column(self.spec.y)
+        return self.state.plot_column(self.spec.x), self.state.plot_column(self.spec.y)
 
     def _follow_shift(self, plot, element):
         """Shift-drag adds to the selection: Bokeh's selection events carry no keys, but the press that

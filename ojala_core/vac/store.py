@@ -149,6 +149,11 @@ class VacStore:
             self._lazy[name] = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
         return self._lazy[name]
 
+    @staticmethod
+    def sources(name) -> tuple[str, ...]:
+        """The stored columns that column `name` is computed from (itself when it is stored)."""
+        return _DERIVED_PLOT_COLUMNS.get(name, (name,))
+
     def values(self, name, rows) -> np.ndarray:
         """Values of column `name` for VAC rows `rows` only (ids and classes converted for those rows alone)."""
         if name in self.frame:
