@@ -114,7 +114,7 @@ def main():
         print("onnxruntime not installed: ONNX Runtime not timed (pip install onnxruntime onnx)")
     else:
         names = ["ids", "values", "errors", "valid", "query_ids"]
-        dynamic = {n: {0: "batch", 1: "length"} for n in names}
+        dynamic = {n: {0: "batch", 1: "queries" if n == "query_ids" else "length"} for n in names}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "ojala.onnx"
             torch.onnx.export(module, batches[0], str(path), input_names=names, dynamic_axes=dynamic,
