@@ -126,7 +126,9 @@ class WhatIfView(pn.viewable.Viewer, TabView):
     def _apply_to_selection(self, *_):
         s = self.state
         rows = s.shown_rows
-        galaxies = s.store.local_sample(rows[(s.frame["CLASS"].iloc[rows] == "GALAXY").to_numpy()], MAX_SELECTION)
+        cls = s.frame["CLASS"].array                     # categorical: compared by code, no string per object
+        galaxy = cls.categories.get_loc("GALAXY") if "GALAXY" in cls.categories else -2
+        galaxies = s.store.local_sample(rows[cls.codes[rows] == galaxy], MAX_SELECTION)
         self._note.visible = len(galaxies) == 0
         if len(galaxies) == 0:
             self._bpt.visible = self._counts.visible = False
