@@ -222,11 +222,18 @@ class DiagramView(pn.viewable.Viewer):
             self._push(source, self._shown_data())
 
     def _class_legend(self):
-        """Legend entries of the class colours (the shaded image has none of its own)."""
+        """Legend entries of the class colours (the shaded image has none of its own), for the classes this
+        diagram can show (the BPT and the SFMS have galaxies only)."""
+        x, y = self._xy()
+        cls = self.state.frame["CLASS"].array
+        codes = cls.codes[np.isfinite(x) & np.isfinite(y)]
+        drawn = {cls.categories[k] for k in np.flatnonzero(np.bincount(codes[codes >= 0],
+                                                                         minlength=len(cls.categories)))}
         # A point at NaN draws nothing in the frame but gives the legend its coloured swatch.
         return hv.Overlay([hv.Points([(np.nan, np.nan)], [self.spec.x, self.spec.y], label=name).opts(
                                color=colour, size=8)
-                           for name, colour in CLASS_COLOURS.items() if name in self.state.param.classes.objects])
+                           for name, colour in CLASS_COLOURS.items()
+                           if name in self.state.param.classes.objects and name in drawn])
 
     def _build(self):
         spec = self.spec
