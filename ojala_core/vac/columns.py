@@ -82,7 +82,8 @@ def derived_columns(pred: pd.DataFrame, mag_i, mag_i_err, passive_threshold: flo
         out[f"BPT_{curve}"] = np.where(galaxy, bpt_class(x, y, curve), "")
     ew_name = EMISSION_LINES["HALPHA"].ew_token
     ew = column(ew_name)
-    p_passive = probability_below(vocabulary[ew_name], ew, column(f"{ew_name}_ERR"), WHAN_CUTS["ew_passive"])
+    p_passive = (probability_below(vocabulary[ew_name], ew, column(f"{ew_name}_ERR"), WHAN_CUTS["ew_passive"])
+                 if ew_name in vocabulary else np.full(n, np.nan))   # a vocabulary without the Hα EW: no probability
     out["P_WHAN_PASSIVE"] = np.where(galaxy, p_passive, np.nan)
     passive = None if passive_threshold is None else p_passive >= passive_threshold
     out["WHAN_CLASS"] = np.where(galaxy, whan_class(x, ew, passive), "")
