@@ -77,6 +77,10 @@ def build_app(vac_dir, model_dir=None, mocks_dir=None, spectra=None):
     """One session's page: header, sidebar filters, diagrams / map / what-if / similarity /
     validation tabs, the object view and the catalogue table, all over one state."""
     hv.extension("bokeh")
+    # Canvas, not WebGL: every diagram is a datashaded image plus a few glyphs, which WebGL does not
+    # speed up, and a browser without GPU acceleration (remote desktops, VMs, headless) pays for
+    # copying each WebGL canvas back on every repaint (half of a click's time in Chromium here).
+    hv.renderer("bokeh").webgl = False
     store, model, index = load_resources(str(vac_dir), model_dir and str(model_dir), mocks_dir and str(mocks_dir),
                                          spectra)
     state = ExplorerState(store, model, index)

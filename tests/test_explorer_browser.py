@@ -901,6 +901,29 @@ def test_find_by_id_opens_that_object_and_says_when_there_is_none(page, vac):
     assert "no object with JPAS_ID 'no-such-object'" in page.locator("#search-message").inner_text()
 
 
+_FIGURE_BACKENDS = """() => Array.from(Bokeh.index.query(v => v.model != null && v.model.type === "Figure"))
+    .map(v => v.model.output_backend)"""
+
+
+def test_opening_objects_of_every_class_keeps_the_object_view_in_place_on_canvas_plots(page, vac):
+    """A click changes the object view's text and data, not its size (no page re-layout per click), and
+    every figure draws on a 2D canvas (copying WebGL canvases back cost half a click without a GPU)."""
+    backends = page.evaluate(_FIGURE_BACKENDS)
+    assert backends and set(backends) == {"canvas"}, backends
+    classed = np.flatnonzero(vac["CLASS"].notna().to_numpy())
+    box = page.get_by_placeholder("catalogue id, then Enter")
+    view = page.locator(".object-view").first
+    boxes = []
+    for cls in ("GALAXY", "QSO", "STAR", "GALAXY"):
+        row = int(next(r for r in classed[::-1] if vac["CLASS"].iat[r] == cls and r not in HOSTILE_IDS))
+        box.fill(str(vac["JPAS_ID"].iat[row]))
+        box.press("Enter")
+        _expect_object(page, vac, row)
+        page.wait_for_timeout(300)
+        boxes.append(view.bounding_box())
+    assert all(b == boxes[0] for b in boxes), boxes
+
+
 def test_viewer_shows_both_redshifts_zooms_and_steps_through_the_shown_set(page, vac):
     _clear(page)
     row = _open_from_table(page, vac, lambda v: v["CLASS"] == "GALAXY" and v["DESI_SPECTYPE"] == "GALAXY"

@@ -73,7 +73,8 @@ class CatalogueView(pn.viewable.Viewer):
         self._order_cache = (None, None)
         self.table = pn.widgets.Tabulator(self._value(), pagination=None, sortable=False, disabled=True,
                                           show_index=False, sizing_mode="stretch_width", height=470,
-                                          selectable=False, name="catalogue", **self._look(self.columns))
+                                          selectable=False, name="catalogue", configuration={"renderVertical": "basic"},
+                                          **self._look(self.columns))
         self.table.on_click(self._on_click)
         self.chooser = pn.widgets.MultiChoice(name="Columns", value=list(self.columns), sizing_mode="stretch_width",
                                               options=[c for c in store.available if c not in _HIDDEN])

@@ -26,6 +26,7 @@ _QSO_LINES = {"Lyα": 1215.67, "CIV": 1549.06, "CIII]": 1908.73, "MgII": 2798.75
 # to the object's redshift (OJALA's); wide enough to hold the J-PAS bands that see them.
 ZOOMS = {"full": None, "Hα+[NII]": (6150.0, 6950.0), "Hβ+[OIII]": (4550.0, 5300.0)}
 DESI_BIN = 8.0                        # default DESI binning [Å]
+HEAD_HEIGHT, DETAILS_HEIGHT = 64, 230  # [px] the object's title lines; its values
 
 
 def fnu_microjansky(ratio, fnu_isdss):
@@ -213,9 +214,13 @@ class ObjectView(pn.viewable.Viewer):
         self.state = state
         self.spectrum = JSpectrum(width=480, height=380)
         self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
-        self._head = pn.pane.HTML("Click an object in a diagram or the table.", sizing_mode="stretch_width")
+        # Fixed heights: a click changes their text, not their size, so the browser does not lay the
+        # whole page out again on every click (a galaxy's ten rows of predictions fit; more scroll).
+        self._head = pn.pane.HTML("Click an object in a diagram or the table.", sizing_mode="stretch_width",
+                                  height=HEAD_HEIGHT)
         self._message = pn.pane.Alert("", alert_type="warning", visible=False)
-        self._details = pn.pane.HTML("", sizing_mode="stretch_width")
+        self._details = pn.pane.HTML("", sizing_mode="stretch_width", height=DETAILS_HEIGHT,
+                                     styles={"overflow-y": "auto"})
         self.zoom = pn.widgets.RadioButtonGroup(options=list(ZOOMS), value="full", name="zoom", button_type="light",
                                                 css_classes=["zoom"])
         self.smoothing = pn.widgets.IntSlider(name="DESI smoothing [Å]", start=2, end=40, step=2, value=int(DESI_BIN),
