@@ -26,7 +26,7 @@ venv: $(STAMP)
 MODEL := models/ojala-small
 
 # The main job: the default sky (+ QA plots), its mocks, the shipped model (trained here only
-# if its weights are absent: two chained runs, see docs/training.md; then its reference set and
+# if its weights are absent: three chained runs, see docs/training.md; then its reference set and
 # calibration) and its scores, the VAC of the sky's J-PAS catalogue, the validation report, then
 # the explorer on http://127.0.0.1:5006/ (Ctrl-C stops it).
 # Every stage resumes: a second `make run` only re-serves.
@@ -36,8 +36,10 @@ run: $(STAMP)
 	$(BIN)/ojala mocks --sky data/sky-default --out data/mocks-default
 	test -f $(MODEL)/model.safetensors || { $(BIN)/ojala train --mocks data/mocks-default --out data/train-stage1 \
 		--config training/configs/small-labels.json --max-minutes 80 && \
-		$(BIN)/ojala train --mocks data/mocks-default --out $(MODEL) --config training/configs/small-continue.json \
-		--init-from data/train-stage1 --max-minutes 72; }
+		$(BIN)/ojala train --mocks data/mocks-default --out data/train-stage2 --config training/configs/small-continue.json \
+		--init-from data/train-stage1 --max-minutes 72 && \
+		$(BIN)/ojala train --mocks data/mocks-default --out $(MODEL) --config training/configs/small-refine.json \
+		--init-from data/train-stage2 --max-minutes 45; }
 	test -f $(MODEL)/reference/reference.json || $(BIN)/ojala index --model $(MODEL) --mocks data/mocks-default \
 		--rows 5000
 	test -f $(MODEL)/calibration.json || $(BIN)/ojala calibrate --model $(MODEL) --mocks data/mocks-default
