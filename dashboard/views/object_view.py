@@ -63,7 +63,7 @@ class JSpectrum:
         # A fixed x range, set per object and zoom preset (an automatic range would undo a preset).
         fig = figure(height=height, width=width, title=title, x_axis_label="λ [Å]", y_axis_label="f_ν [μJy]",
                      x_range=Range1d(3300.0, 9700.0),
-                     tools="pan,wheel_zoom,box_zoom,reset,save", toolbar_location="above")
+                     tools="pan,wheel_zoom,box_zoom,reset,save", toolbar_location="above", min_border_left=60)
         fig.line("x", "y", source=self.sources["desi"], color="#7f7f7f", alpha=0.7,
                  **_legend("DESI (scaled)", legend))
         fig.varea("x", "lo", "hi", source=self.sources["model"], color="#2ca02c", alpha=0.25,
@@ -212,7 +212,8 @@ class ObjectView(pn.viewable.Viewer):
     def __init__(self, state, **params):
         super().__init__(**params)
         self.state = state
-        self.spectrum = JSpectrum(width=480, height=380)
+        # min_border_left and a title from the start: the first object does not resize the axes and title
+        self.spectrum = JSpectrum(width=480, height=380, title="J-spectrum")
         self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
         # Fixed heights: a click changes their text, not their size, so the browser does not lay the
         # whole page out again on every click (a galaxy's ten rows of predictions fit; more scroll).
