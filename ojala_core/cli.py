@@ -85,7 +85,8 @@ def _cmd_evaluate(args):
     if args.card:
         from .model.card import write_model_card
         report = json.loads(Path(args.report).read_text()) if args.report else None
-        write_model_card(args.model, scores, args.card, report)
+        realism = json.loads(Path(args.realism).read_text()) if args.realism else None
+        write_model_card(args.model, scores, args.card, report, realism)
     print(text)
 
 
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", metavar="METRICS_JSON",
                    help="with --card: a validation report's metrics.json ('ojala validate') for the card's "
                         "OJALA vs HGB vs LePHARE tables")
+    p.add_argument("--realism", metavar="REALISM_JSON",
+                   help="with --card: the realism.json of 'ojala realism' for the card's realism check")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("calibrate", help="post-hoc calibration of a model's 1σ errors and class probabilities "

@@ -39,7 +39,7 @@ from .sky.jpas_products import write_jpas_catalogue
 from .sky.jpas_system import JpasFootprint, JpasObservingSystem
 from .sky.stellar_library import package_folder, read_sedfit
 
-__all__ = ["external_catalogue", "score_realism", "QSO_TEMPLATE_ARCHIVE", "SETS"]
+__all__ = ["external_catalogue", "score_realism", "summarise_realism", "QSO_TEMPLATE_ARCHIVE", "SETS"]
 
 SETS = ("GALAXY", "QSO", "STAR")
 SOURCES_ORDER = ("external", "sky")
@@ -190,17 +190,32 @@ def score_realism(vac_frame: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     bins = pd.cut(merged["MAG_I_TRUE"], MAG_BINS)
     keys = ["SOURCE", "SET", "HAS_MORPHTYPE", bins]
     for (source, name, has_morph, interval), group in merged.groupby(keys, observed=True):
-        row = {"source": source, "set": name, "morphtype": bool(has_morph),
-               "i_bin": f"{interval.left:g}–{interval.right:g}",
-               "n": len(group), "correct_class": float(np.mean(group["CLASS"] == name))}
-        if name in ("GALAXY", "QSO"):
-            predicted = group["Z_GAL" if name == "GALAXY" else "Z_QSO"].to_numpy(float)
-            residual = (predicted - group["TRUE_Z"].to_numpy(float)) / (1 + group["TRUE_Z"].to_numpy(float))
-            row.update({"z_sigma_nmad": sigma_nmad(residual), "z_outliers": outlier_fraction(residual)})
-        else:
-            row["teff_sigma_nmad"] = sigma_nmad(group["TEFF"].to_numpy(float) - group["TRUE_TEFF"].to_numpy(float))
-        rows.append(row)
+        rows.append({"source": source, "set": name, "morphtype": bool(has_morph),
+                     "i_bin": f"{interval.left:g}–{interval.right:g}", **_set_scores(group, name)})
     return pd.DataFrame(rows)
+
+
+def _set_scores(group: pd.DataFrame, name: str) -> dict:
+    """n, fraction classified as `name`, and the set's parameter scores (see `score_realism`)."""
+    row = {"n": len(group), "correct_class": float(np.mean(group["CLASS"] == name))}
+    if name in ("GALAXY", "QSO"):
+        predicted = group["Z_GAL" if name == "GALAXY" else "Z_QSO"].to_numpy(float)
+        true = group["TRUE_Z"].to_numpy(float)
+        residual = (predicted - true) / (1 + true)
+        row.update({"z_sigma_nmad": sigma_nmad(residual), "z_outliers": outlier_fraction(residual)})
+    else:
+        row["teff_sigma_nmad"] = sigma_nmad(group["TEFF"].to_numpy(float) - group["TRUE_TEFF"].to_numpy(float))
+    return row
+
+
+def summarise_realism(vac_frame: pd.DataFrame, truth: pd.DataFrame) -> list[dict]:
+    """One row per (source, set) over every magnitude and both MORPHTYPE states: the figures a model
+    card quotes (external spectra against the sky's own control objects)."""
+    merged = truth.merge(vac_frame, on="JPAS_ID", how="inner")
+    if "SOURCE" not in merged:
+        merged["SOURCE"] = "external"
+    return [{"source": source, "set": name, **_set_scores(group, name)}
+            for (source, name), group in merged.groupby(["SOURCE", "SET"], observed=True)]
 
 
 def run_realism(model_dir, out_dir, n_per_set=400, seed=7) -> pd.DataFrame:
@@ -220,8 +235,10 @@ def run_realism(model_dir, out_dir, n_per_set=400, seed=7) -> pd.DataFrame:
         external_catalogue(out_dir, n_per_set, seed)
         write_json(stamp, about)
     produce_vac(model_dir, catalogue, out_dir / "vac")              # resumes a finished VAC by itself
-    table = score_realism(VacStore(out_dir / "vac").frame, pd.read_parquet(out_dir / "external-truth.parquet"))
+    vac, truth = VacStore(out_dir / "vac").frame, pd.read_parquet(out_dir / "external-truth.parquet")
+    table = score_realism(vac, truth)
     write_json(out_dir / "realism.json", {"model": str(model_dir), **about, "sources": SOURCES,
+                                          "summary": summarise_realism(vac, truth),
                                           "rows": table.to_dict(orient="records")})
     (out_dir / "realism.md").write_text(_markdown(table, model_dir))
     _plot(table, out_dir / "realism.png")

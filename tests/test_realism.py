@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ojala_core.io.jpas import read_jpas_catalogue
-from ojala_core.realism import SETS, external_catalogue, run_realism, score_realism
+from ojala_core.realism import SETS, external_catalogue, run_realism, score_realism, summarise_realism
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,37 @@ def test_scores_are_computed_from_the_predictions(external):
     assert (galaxies["correct_class"] == 0.0).all() and (galaxies["z_outliers"] > 0.5).all()
 
 
+def test_the_summary_scores_each_set_over_every_magnitude_and_goes_in_the_model_card(external):
+    from ojala_core.model.card import _realism_lines
+
+    out, _ = external
+    truth = pd.read_parquet(out / "external-truth.parquet")
+    external_galaxy = ((truth["SET"] == "GALAXY") & (truth["SOURCE"] == "external")).to_numpy()
+    # external galaxies off by -5 %, 0 or +5 % in (1+z) in turn (σ_NMAD 1.48 × 0.05); the control exact;
+    # every other external star called a QSO
+    step = 0.05 * (np.cumsum(external_galaxy) % 3 - 1)
+    z = np.where(external_galaxy, truth["TRUE_Z"] + step * (1 + truth["TRUE_Z"]), truth["TRUE_Z"])
+    star = ((truth["SET"] == "STAR") & (truth["SOURCE"] == "external")).to_numpy()
+    cls = truth["SET"].where(~(star & (np.cumsum(star) % 2 == 0)), "QSO")
+    vac = pd.DataFrame({"JPAS_ID": truth["JPAS_ID"], "CLASS": cls, "Z_GAL": z, "Z_QSO": truth["TRUE_Z"],
+                        "TEFF": truth["TRUE_TEFF"] + 100.0})
+    summary = {(r["source"], r["set"]): r for r in summarise_realism(vac, truth)}
+    assert set(summary) == {(s, name) for s in ("external", "sky") for name in SETS}
+    assert summary[("external", "GALAXY")]["n"] == external_galaxy.sum()
+    assert summary[("external", "GALAXY")]["z_sigma_nmad"] == pytest.approx(1.48 * 0.05, rel=1e-6)
+    assert summary[("sky", "GALAXY")]["z_sigma_nmad"] == 0.0
+    assert summary[("external", "STAR")]["correct_class"] == pytest.approx(np.mean(np.cumsum(star)[star] % 2))
+    assert summary[("sky", "STAR")]["correct_class"] == 1.0
+    realism = {"model": "models/x", "n_per_set": 30, "seed": 3, "sources": {"GALAXY": "Brown et al. 2014 atlas (x)"},
+               "summary": list(summary.values())}
+    card = "\n".join(_realism_lines(realism))
+    star_class = f"{summary[('external', 'STAR')]['correct_class']:.3f}"
+    assert f"| STAR (?) | class right (n {int(star.sum())} / " in card and f"| {star_class} | 1.000 |" in card
+    assert "| GALAXY (Brown et al. 2014 atlas) |" in card and "| | z σ_NMAD / η [%] | 0.074 / 0 | 0.000 / 0 |" in card
+    with pytest.raises(ValueError, match="no 'summary'"):
+        _realism_lines({"rows": []})
+
+
 @pytest.mark.slow
 def test_run_realism_goes_through_ojala_vac_and_writes_its_report(tmp_path):
     from pathlib import Path
@@ -54,3 +85,5 @@ def test_run_realism_goes_through_ojala_vac_and_writes_its_report(tmp_path):
     assert set(table["set"]) == set(SETS) and table["n"].sum() > 35
     report = (tmp_path / "realism.md").read_text()
     assert "| external | GALAXY | absent |" in report and "| sky | STAR | given |" in report
+    summary = pd.read_json(tmp_path / "realism.json", typ="series")["summary"]
+    assert {(r["source"], r["set"]) for r in summary} == {(s, name) for s in ("external", "sky") for name in SETS}

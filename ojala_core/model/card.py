@@ -190,9 +190,47 @@ def _earlier_run_lines(info) -> list[str]:
             f"{total_minutes:.0f} min of training in all."]
 
 
-def write_model_card(model_dir, scores: dict, command: str, report: dict | None = None) -> Path:
+def _realism_lines(realism: dict) -> list[str]:
+    """The realism check (`ojala realism`'s realism.json): each set of spectra the sky does not use
+    against the sky's own control objects, over every magnitude, MORPHTYPE given or not."""
+    summary = realism.get("summary")
+    if not summary:
+        raise ValueError("realism.json has no 'summary' (made by an older 'ojala realism': run it again)")
+    by = {(row["source"], row["set"]): row for row in summary}
+    lines = ["## Realism check (`ojala realism`)", "",
+             f"`ojala realism --model {realism.get('model')} --n {realism.get('n_per_set')}` (seed "
+             f"{realism.get('seed')}): J-PAS photometry of spectra the sky does not use, at every magnitude "
+             "(i 12–25), through `ojala vac` as a user's file, half of the rows without MORPHTYPE; the control is "
+             "the sky's own objects in the same file. The gap between the two columns is the gap between the sky "
+             "and real spectra.", "",
+             "| set (external source) | metric | external | sky control |", "|---|---|---|---|"]
+
+    def cell(source, name, key, scale=1.0, fmt="{:.3f}"):
+        row = by.get((source, name))
+        value = None if row is None else row.get(key)
+        return "–" if value is None or value != value else fmt.format(scale * value)
+
+    sources = realism.get("sources", {})
+    for name in ("GALAXY", "QSO", "STAR"):
+        label = f"{name} ({sources.get(name, '?').split(' (')[0]})"
+        n = f"n {cell('external', name, 'n', fmt='{:.0f}')} / {cell('sky', name, 'n', fmt='{:.0f}')}"
+        lines.append(f"| {label} | class right ({n}) | {cell('external', name, 'correct_class')} "
+                     f"| {cell('sky', name, 'correct_class')} |")
+        if name == "STAR":
+            lines.append(f"| | Teff σ_NMAD [K] | {cell('external', name, 'teff_sigma_nmad', fmt='{:.0f}')} "
+                         f"| {cell('sky', name, 'teff_sigma_nmad', fmt='{:.0f}')} |")
+        else:
+            scores = [f"{cell(source, name, 'z_sigma_nmad')} / {cell(source, name, 'z_outliers', 100, '{:.0f}')}"
+                      for source in ("external", "sky")]
+            lines.append(f"| | z σ_NMAD / η [%] | {scores[0]} | {scores[1]} |")
+    return [*lines, ""]
+
+
+def write_model_card(model_dir, scores: dict, command: str, report: dict | None = None,
+                     realism: dict | None = None) -> Path:
     """Write ``MODEL_CARD.md`` in `model_dir` from the model's info, `scores` (evaluate_table per split)
-    and, when given, a validation report's metrics (`report`: OJALA against HGB and LePHARE)."""
+    and, when given, a validation report's metrics (`report`: OJALA against HGB and LePHARE) and a
+    realism check (`realism`: the realism.json of ``ojala realism``)."""
     model_dir = Path(model_dir)
     model = Ojala.from_pretrained(model_dir)
     info = model.info
@@ -223,6 +261,8 @@ def write_model_card(model_dir, scores: dict, command: str, report: dict | None 
     lines += _calibration_lines(model_dir, model)
     if report is not None:
         lines += _comparison_lines(report, vocab)
+    if realism is not None:
+        lines += _realism_lines(realism)
     if info.get("notes"):
         lines += ["## Notes", "", *[f"- {note}" for note in info["notes"]], ""]
     lines += ["## Limitations", "", LIMITATIONS, ""]
