@@ -202,7 +202,7 @@ def _realism_lines(realism: dict) -> list[str]:
              f"{realism.get('seed')}): J-PAS photometry of spectra the sky does not use, at every magnitude "
              "(i 12–25), through `ojala vac` as a user's file, half of the rows without MORPHTYPE; the control is "
              "the sky's own objects in the same file. The gap between the two columns is the gap between the sky "
-             "and real spectra.", "",
+             "and spectra it does not make.", "",
              "| set (external source) | metric | external | sky control |", "|---|---|---|---|"]
 
     def cell(source, name, key, scale=1.0, fmt="{:.3f}"):
