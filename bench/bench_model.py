@@ -2,8 +2,9 @@
 
 Prints the figures with the data size and thread count, the paper preset's inference rate as a
 ratio of the small one's, and the training steps of the shipped weights' recipes (the configs of
-its two chained runs) against the paper's game (samples/s, targets answered/s, FLOPs against the
-measured matmul peak), all in the same run;
+its chained runs; run 3, small-refine.json, times as run 2: only its learning rate differs)
+against the paper's game (samples/s, targets answered/s, FLOPs against the measured matmul peak),
+all in the same run;
 with ``--baseline-ref`` also the same training steps on the code of that git commit (a child process
 importing it), before and after which this code is timed again:
     python bench/bench_model.py [--mocks data/mocks-default] [--objects 4000] [--train-steps 20]
@@ -90,8 +91,9 @@ def _training_rate(model, frame, batch_size, steps, real, config: TrainConfig):
 
 
 CONFIGS = Path(__file__).resolve().parent.parent / "training" / "configs"
-# The training recipes timed: the paper's game, and the two chained runs of the shipped weights
-# (their configs' masking options and model dropout; every one with DA, at the bench's batch size).
+# The training recipes timed: the paper's game, and the chained runs of the shipped weights (their
+# configs' masking options and model dropout; every one with DA, at the bench's batch size). Run 3
+# (small-refine.json) has run 2's options and a lower learning rate, so the same step cost.
 RECIPES = {"paper game (small.json)": "small.json",
            "label mode 0.6, dropout 0.1 (small-labels.json, run 1)": "small-labels.json",
            "label mode 0.9, dropout 0 (small-continue.json, run 2)": "small-continue.json"}
@@ -167,7 +169,7 @@ def main():
         print(f"{preset:6s} {model.n_parameters():>10,} params  inference {rates[preset]:8.0f} objects/s")
     print(f"paper/small inference: {rates['paper'] / rates['small']:.2f}x; 1,000,000 objects: "
           f"{1e6 / rates['small'] / 60:.1f} min with 'small', {1e6 / rates['paper'] / 60:.1f} min with 'paper'")
-    # Training: the paper's game (small.json) against the recipes of the shipped weights' two runs.
+    # Training: the paper's game (small.json) against the recipes of the shipped weights' runs.
     measured = _training_rates(train, real, args.batch_size, args.train_steps, peak)
     names = list(RECIPES)
     (a_s, a_t) = measured[names[0]]
