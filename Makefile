@@ -44,10 +44,12 @@ run: $(STAMP)
 		--rows 5000
 	test -f $(MODEL)/calibration.json || $(BIN)/ojala calibrate --model $(MODEL) --mocks data/mocks-default
 	$(BIN)/ojala evaluate --model $(MODEL) --mocks data/mocks-default --out data/scores-small.json
-	# Always run: a finished VAC of the same catalogue, weights and calibration resumes in seconds; one
-	# made with other weights is refused with a message (never served stale). The report is remade
+	# Always run: a finished VAC of the same catalogue, weights, calibration and zero points (the mocks'
+	# offsets of the catalogue, fitted on the matched stars) resumes in seconds; one made otherwise is
+	# refused with a message (never served stale). The report is remade
 	# when the VAC run (its run.json) is newer than it.
-	$(BIN)/ojala vac --model $(MODEL) --catalog data/sky-default/jpas/jpas-catalogue.fits --out data/vac-default
+	$(BIN)/ojala vac --model $(MODEL) --catalog data/sky-default/jpas/jpas-catalogue.fits --out data/vac-default \
+		--zero-points data/mocks-default/zero_points.json
 	test data/report-default/metrics.json -nt data/vac-default/run.json || $(BIN)/ojala validate \
 		--vac data/vac-default --mocks data/mocks-default --out data/report-default
 	$(BIN)/ojala demo --preset default --data data --model $(MODEL)

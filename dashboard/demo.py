@@ -27,6 +27,7 @@ def run(args):
     from ojala_core.mocks.build import MockInputs, build_mocks
     from ojala_core.sky.build import build_sky
     from ojala_core.vac.produce import produce_vac
+    from ojala_core.zero_points import ZERO_POINTS_FILE, ZeroPoints
 
     data = Path(args.data)
     sky, mocks, vac = (data / f"{name}-{args.preset}" for name in ("sky", "mocks", "vac"))
@@ -36,7 +37,8 @@ def run(args):
     steps = [("sky", sky / "manifest.json", lambda: build_sky(sky, preset=args.preset, seed=42)),
              ("mocks", mocks / "manifest.json", lambda: build_mocks(MockInputs.from_sky(sky), mocks)),
              ("vac", vac / "manifest.json",
-              lambda: produce_vac(args.model, sky / "jpas" / "jpas-catalogue.fits", vac))]
+              lambda: produce_vac(args.model, sky / "jpas" / "jpas-catalogue.fits", vac,
+                                  zero_points=ZeroPoints.load(mocks / ZERO_POINTS_FILE)))]
     for name, done, build in steps:
         if done.exists():
             print(f"demo: {name} already in {done.parent}")

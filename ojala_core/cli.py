@@ -43,7 +43,7 @@ def _cmd_mocks(args):
     from .io.desi import RedshiftCuts, expand_paths
     from .io.tables import InputError
     from .mocks.build import MockInputs, build_mocks
-    from .mocks.qa import mocks_qa
+    from .mocks.qa import mocks_qa, zero_points_qa
 
     if args.sky:
         inputs = MockInputs.from_sky(args.sky, jpas_prefix=args.prefix, jpas_filters=args.jpas_filters,
@@ -63,9 +63,10 @@ def _cmd_mocks(args):
                                         fiberstatus_zero=args.desi_fiberstatus_zero, objtype_tgt=args.desi_objtype_tgt)
     t0 = time.time()
     manifest = build_mocks(inputs, args.out, seed=args.seed, radius_arcsec=args.radius, scheduler=args.scheduler)
-    plot = mocks_qa(args.out)
+    plots = [mocks_qa(args.out), zero_points_qa(args.out)]
     rows = ", ".join(f"{f['split']} {f['rows']}" for f in manifest["files"])
-    print(f"mocks in {args.out}: {rows}; QA plot {plot}; {time.time() - t0:.0f} s")
+    print(f"mocks in {args.out}: {rows}; zero points: {manifest['zero_points']['summary']}; "
+          f"QA plots {', '.join(map(str, plots))}; {time.time() - t0:.0f} s")
 
 
 def _cmd_evaluate(args):
@@ -86,7 +87,10 @@ def _cmd_evaluate(args):
         from .model.card import write_model_card
         report = json.loads(Path(args.report).read_text()) if args.report else None
         realism = json.loads(Path(args.realism).read_text()) if args.realism else None
-        write_model_card(args.model, scores, args.card, report, realism)
+        from .zero_points import ZERO_POINTS_FILE, ZeroPoints
+        zero_points = Path(args.mocks) / ZERO_POINTS_FILE
+        write_model_card(args.model, scores, args.card, report, realism,
+                         ZeroPoints.load(zero_points).summary() if zero_points.exists() else None)
     print(text)
 
 
@@ -124,7 +128,7 @@ def _cmd_vac(args):
                            jpas_filters=args.jpas_filters, flags_threshold=args.jpas_flags_threshold,
                            batch_size=args.batch_size, id_column=args.id_column, scheduler=args.scheduler,
                            fits=args.fits, umap_fit_rows=args.umap_fit_rows, seed=args.seed, workers=args.workers,
-                           precision=args.precision)
+                           precision=args.precision, zero_points=_zero_points(args.zero_points))
     s = manifest["summary"]
     print(f"VAC in {args.out}: {s['rows']} rows in {len(manifest['partitions'])} partitions, "
           f"{s['predicted']} predicted; "
@@ -135,6 +139,12 @@ def _cmd_vac(args):
     if manifest["reused_partitions"]:
         print(f"resumed: reused {len(manifest['reused_partitions'])} finished partitions made from the same "
               "catalogue, model and options")
+
+
+def _zero_points(path):
+    from .zero_points import ZeroPoints
+
+    return None if path is None else ZeroPoints.load(path)
 
 
 def _cmd_index(args):
@@ -152,7 +162,8 @@ def _cmd_index(args):
 def _cmd_realism(args):
     from .realism import run_realism
 
-    table = run_realism(args.model, args.out, n_per_set=args.n, seed=args.seed)
+    table = run_realism(args.model, args.out, n_per_set=args.n, seed=args.seed,
+                        zero_points=_zero_points(args.zero_points))
     print((Path(args.out) / "realism.md").read_text())
     print(f"{len(table)} score rows; realism.json, realism.md and realism.png in {args.out}")
 
@@ -269,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fits", action="store_true", help="also write fits/part-NNNNN.fits beside each partition")
     p.add_argument("--umap-fit-rows", type=int, default=20_000, help="UMAP is fitted on this many objects")
     p.add_argument("--seed", type=int, default=42, help="UMAP subsample and randomness")
+    p.add_argument("--zero-points", default=None, metavar="JSON",
+                   help="zero points that put the catalogue's photometry on the synthetic system of the training set "
+                        "(MOCKS/zero_points.json, written by 'ojala mocks' from the matched stars); default: none")
     p.set_defaults(func=_cmd_vac)
 
     p = sub.add_parser("index", help="the model's fixed reference set (MODEL/reference/): embeddings and 2-D map "
@@ -287,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the catalogue, its VAC and the scores")
     p.add_argument("--n", type=int, default=400, help="objects per set (galaxies, QSOs, stars)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--zero-points", default=None, metavar="JSON",
+                   help="zero points that put the catalogue's photometry on the synthetic system of the training set "
+                        "(MOCKS/zero_points.json, written by 'ojala mocks' from the matched stars); default: none; "
+                        "the external catalogue is seen by the default sky's J-PAS system: give data/mocks-default's")
     p.set_defaults(func=_cmd_realism)
 
     from .validation import cli as validate

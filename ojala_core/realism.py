@@ -22,6 +22,7 @@ the sky's, not the path's.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tarfile
@@ -218,12 +219,12 @@ def summarise_realism(vac_frame: pd.DataFrame, truth: pd.DataFrame) -> list[dict
             for (source, name), group in merged.groupby(["SOURCE", "SET"], observed=True)]
 
 
-def run_realism(model_dir, out_dir, n_per_set=400, seed=7) -> pd.DataFrame:
+def run_realism(model_dir, out_dir, n_per_set=400, seed=7, zero_points=None) -> pd.DataFrame:
     """The whole check: the external catalogue, its VAC by `model_dir` (the user path), the
     scores; writes ``realism.json``, ``realism.md`` and ``realism.png`` in `out_dir` and returns
     the score table. A finished catalogue or VAC in `out_dir` is reused (same `n_per_set`, `seed`)."""
     from .io.files import write_json
-    from .vac.produce import produce_vac
+    from .vac.produce import RUN_RECORD, produce_vac
     from .vac.store import VacStore
 
     out_dir = Path(out_dir)
@@ -234,10 +235,16 @@ def run_realism(model_dir, out_dir, n_per_set=400, seed=7) -> pd.DataFrame:
         shutil.rmtree(out_dir / "vac", ignore_errors=True)       # the VAC of another catalogue
         external_catalogue(out_dir, n_per_set, seed)
         write_json(stamp, about)
-    produce_vac(model_dir, catalogue, out_dir / "vac")              # resumes a finished VAC by itself
+    vac_dir = out_dir / "vac"
+    run = vac_dir / RUN_RECORD
+    if run.exists() and (json.loads(run.read_text())["options"].get("zero_points")
+                         != (zero_points.to_dict() if zero_points else None)):
+        shutil.rmtree(vac_dir)                                       # the VAC of other zero points
+    produce_vac(model_dir, catalogue, vac_dir, zero_points=zero_points)   # resumes a finished VAC by itself
     vac, truth = VacStore(out_dir / "vac").frame, pd.read_parquet(out_dir / "external-truth.parquet")
     table = score_realism(vac, truth)
     write_json(out_dir / "realism.json", {"model": str(model_dir), **about, "sources": SOURCES,
+                                          "zero_points": zero_points is not None,
                                           "summary": summarise_realism(vac, truth),
                                           "rows": table.to_dict(orient="records")})
     (out_dir / "realism.md").write_text(_markdown(table, model_dir))

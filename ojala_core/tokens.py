@@ -36,8 +36,10 @@ def narrow_band_tokens(fnu, fnu_err, fnu_isdss, vocabulary: Vocabulary = DEFAULT
     return out
 
 
-def catalogue_tokens(jpas: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> pd.DataFrame:
-    """Token table of J-PAS catalogue rows as read by `ojala_core.io.jpas` (ids, position, photometry)."""
+def catalogue_tokens(jpas: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+                     zero_points=None) -> pd.DataFrame:
+    """Token table of J-PAS catalogue rows as read by `ojala_core.io.jpas` (ids, position, photometry),
+    put on the synthetic system by `zero_points` (`ojala_core.zero_points.ZeroPoints`) when given."""
     nb = vocabulary.narrow_bands
     out = {"JPAS_ID": jpas["JPAS_ID"].to_numpy(), "RA": jpas["RA"].to_numpy(), "DEC": jpas["DEC"].to_numpy()}
     fnu, fnu_err = jpas[[f"FNU_{b}" for b in nb]].to_numpy(), jpas[[f"FNU_{b}_ERR" for b in nb]].to_numpy()
@@ -47,7 +49,8 @@ def catalogue_tokens(jpas: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOCABU
         for col in (token, f"{token}_ERR"):
             out[col] = jpas[col].to_numpy() if col in jpas else np.full(len(jpas), np.nan)
     out["MORPHTYPE"] = jpas["MORPHTYPE"].to_numpy() if "MORPHTYPE" in jpas else np.full(len(jpas), None)
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    return frame if zero_points is None else zero_points.apply(frame, vocabulary)
 
 
 def legacy_magnitude_tokens(frame: pd.DataFrame, vocabulary: Vocabulary = DEFAULT_VOCABULARY):

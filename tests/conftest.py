@@ -24,13 +24,16 @@ def tiny_mocks(tiny_sky, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_vac(tiny_sky, tmp_path_factory):
-    """Folder of the VAC of the tiny sky's J-PAS catalogue made with the shipped model."""
+def tiny_vac(tiny_sky, tiny_mocks, tmp_path_factory):
+    """Folder of the VAC of the tiny sky's J-PAS catalogue made with the shipped model, on the synthetic
+    system through the tiny mocks' zero points (as `make run` makes the default VAC)."""
     from pathlib import Path
 
     from ojala_core.vac.produce import produce_vac
+    from ojala_core.zero_points import ZERO_POINTS_FILE, ZeroPoints
 
     out = tmp_path_factory.mktemp("vac") / "vac"
     model = Path(__file__).resolve().parent.parent / "models" / "ojala-small"
-    produce_vac(model, tiny_sky / "jpas" / "jpas-catalogue.fits", out, chunk_rows=500)
+    produce_vac(model, tiny_sky / "jpas" / "jpas-catalogue.fits", out, chunk_rows=500,
+                zero_points=ZeroPoints.load(tiny_mocks[0] / ZERO_POINTS_FILE))
     return out

@@ -13,6 +13,7 @@ from ojala_core.vac.produce import QUALITY_FLAGS, produce_vac
 from ojala_core.vac.reference import EmbeddingReference
 from ojala_core.vac.similarity import EmbeddingIndex, make_index, recall_at_k
 from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
+from ojala_core.zero_points import ZERO_POINTS_FILE, ZeroPoints
 
 # Neighbour-based columns of two VACs whose embeddings differ by float32 round-off (worker threads
 # against this process) or whose index is approximate: this share of rows must agree to 1e-3.
@@ -150,13 +151,17 @@ def test_same_seed_gives_byte_identical_vac_without_a_reference_set(tiny_mocks, 
         assert (tmp_path / "a" / p["path"]).read_bytes() == (tmp_path / "b" / q["path"]).read_bytes()
 
 
-def test_a_3_worker_dask_cluster_gives_the_same_vac(model_with_reference, split_catalogue, tmp_path):
+def test_a_3_worker_dask_cluster_gives_the_same_vac(model_with_reference, split_catalogue, tiny_mocks, tmp_path):
     from dask.distributed import LocalCluster
 
-    single = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "a", chunk_rows=400)
+    # With the mocks' zero points: the workers put the photometry on the synthetic system as this process does.
+    zero_points = ZeroPoints.load(tiny_mocks[0] / ZERO_POINTS_FILE)
+    single = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "a", chunk_rows=400,
+                         zero_points=zero_points)
     with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         dasked = produce_vac(model_with_reference, split_catalogue / "parts", tmp_path / "c",
-                             scheduler=cluster.scheduler_address)
+                             scheduler=cluster.scheduler_address, zero_points=zero_points)
+    assert single["zero_points"] == dasked["zero_points"] == zero_points.to_dict()
     a, c = _vac(tmp_path / "a", single), _vac(tmp_path / "c", dasked)
     neighbour_columns = ["OUTLIER_SCORE", "UMAP_X", "UMAP_Y"]
     pd.testing.assert_frame_equal(a.drop(columns=neighbour_columns), c.drop(columns=neighbour_columns), rtol=1e-4)

@@ -1,7 +1,8 @@
 """Build the mock tables: train (synthetic), test_synth, test_real and jpas_unlabelled.
 
 Streams DESI coadd files one at a time (one Parquet part per file, so a rerun resumes),
-then writes the four Parquet tables, ``manifest.json`` and a QA plot. Not for the
+then writes the four Parquet tables (the real ones on the synthetic system through the zero
+points fitted on the matched stars, ``zero_points.json``), ``manifest.json`` and a QA plot. Not for the
 physics of the photometry (see `synthetic`, `errors`, `tokens`).
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..io.tables import InputError
 from ..photometry import C_ANGSTROM_PER_S, ab_magnitude
 from ..tokens import catalogue_tokens, legacy_magnitude_tokens, narrow_band_tokens
 from ..vocabulary import DEFAULT_VOCABULARY as VOCAB
+from ..zero_points import ZERO_POINTS_FILE, ZeroPoints
 from .crossmatch import crossmatch
 from .errors import RealErrorModel
 from .synthetic import SYNTHETIC_BANDS, CoaddPhotometry
@@ -281,10 +283,15 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0, schedul
     test_real = test_synth.copy()
     test_real[photometric] = own.to_numpy()
     test_real["SPLIT"], test_real["DOMAIN"] = "test_real", "real"
-    write_parquet(out_dir / "test_real.parquet", test_real)
+    # The catalogue's photometry put on the synthetic system by zero points fitted on the matched
+    # stars (photometry only, no label but the DESI class that picks the stars).
+    zero_points = ZeroPoints.fit(test_real, test_synth)
+    zero_points.save(out_dir / ZERO_POINTS_FILE)
+    log.info("zero points: %s", zero_points.summary())
+    write_parquet(out_dir / "test_real.parquet", zero_points.apply(test_real))
 
     unmatched = np.setdiff1d(np.arange(len(real)), j_idx)
-    unlabelled = real.iloc[unmatched].reset_index(drop=True)
+    unlabelled = zero_points.apply(real.iloc[unmatched].reset_index(drop=True))
     unlabelled.insert(0, "TARGETID", np.int64(-1))
     unlabelled["SPLIT"], unlabelled["DOMAIN"] = "jpas_unlabelled", "real"
     write_parquet(out_dir / "jpas_unlabelled.parquet", unlabelled)
@@ -306,6 +313,8 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0, schedul
         "counts_by_class": counts,
         "redshift_catalogue": zcat_counts, "label_gates": label_gates,
         "dropped_spectra": dropped, "reused_parts": len(spectra) - len(todo),
+        "zero_points": {"path": ZERO_POINTS_FILE, "applied_to": ["test_real", "jpas_unlabelled"],
+                        "summary": zero_points.summary()},
         "seconds": round(time.time() - t0, 1),
     }
     assert manifest["files"][0]["rows"] == n_train

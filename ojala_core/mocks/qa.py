@@ -1,4 +1,5 @@
-"""QA plot of a mock build: narrow-band S/N vs iSDSS magnitude, mocks against real J-PAS, by class.
+"""QA plots of a mock build: narrow-band S/N vs iSDSS magnitude (mocks against real J-PAS, by class)
+and the zero points of the real catalogue.
 
 Not for the validation of the model (that is the report of the VAC stage).
 """
@@ -12,8 +13,9 @@ from matplotlib.figure import Figure
 
 from ..io.files import atomic_path
 from ..vocabulary import DEFAULT_VOCABULARY as VOCAB
+from ..zero_points import ZERO_POINTS_FILE, ZeroPoints, isdss_magnitude
 
-__all__ = ["mocks_qa", "QA_BANDS"]
+__all__ = ["mocks_qa", "zero_points_qa", "QA_BANDS"]
 
 # Narrow bands spanning the J-PAS range (nearest to these wavelengths [Å]).
 QA_BANDS = tuple(VOCAB.nearest_narrow_band(w) for w in (3780.0, 5000.0, 6600.0, 9100.0))
@@ -67,6 +69,32 @@ def mocks_qa(mock_dir, out=None, max_rows=200_000) -> Path:
                 ax.legend(fontsize=7)
     fig.suptitle("Narrow-band S/N vs iSDSS magnitude: mocks with borrowed errors against real J-PAS")
     path = Path(out) if out else mock_dir / "qa_snr.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    return path
+
+
+def zero_points_qa(mock_dir, out=None) -> Path:
+    """Write ``qa_zero_points.png`` (or `out`): the fitted offsets real − synthetic against wavelength."""
+    mock_dir = Path(mock_dir)
+    zp = ZeroPoints.load(mock_dir / ZERO_POINTS_FILE)
+    bands = [b for b in VOCAB.narrow_bands if zp.n_stars.get(b, 0) > 0]
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax = fig.subplots()
+    if bands:
+        wave = [VOCAB[b].pivot_wavelength for b in bands]
+        ax.errorbar(wave, [zp.offsets[b] for b in bands], yerr=[zp.uncertainties[b] for b in bands],
+                    fmt="o", ms=3, label=f"narrow band − iSDSS colour (up to {max(zp.n_stars.values())} stars)")
+    i_mag = isdss_magnitude(VOCAB)
+    if zp.n_stars.get(i_mag, 0):
+        ax.axhline(zp.offsets[i_mag], color="C3", lw=1, label=f"{i_mag}: {zp.offsets[i_mag]:+.3f} mag")
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xlabel("pivot wavelength [Å]")
+    ax.set_ylabel("real − synthetic [mag]")
+    ax.set_title(f"Zero points of the J-PAS catalogue against the synthetic photometry of matched "
+                 f"{zp.mag_range[0]:g} ≤ MAG_i < {zp.mag_range[1]:g} stars", fontsize=9)
+    ax.legend(fontsize=8)
+    path = Path(out) if out else mock_dir / "qa_zero_points.png"
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     return path

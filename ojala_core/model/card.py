@@ -198,7 +198,8 @@ def _realism_lines(realism: dict) -> list[str]:
         raise ValueError("realism.json has no 'summary' (made by an older 'ojala realism': run it again)")
     by = {(row["source"], row["set"]): row for row in summary}
     lines = ["## Realism check (`ojala realism`)", "",
-             f"`ojala realism --model {realism.get('model')} --n {realism.get('n_per_set')}` (seed "
+             f"`ojala realism --model {realism.get('model')} --n {realism.get('n_per_set')}"
+             f"{' --zero-points MOCKS/zero_points.json' if realism.get('zero_points') else ''}` (seed "
              f"{realism.get('seed')}): J-PAS photometry of spectra the sky does not use, at every magnitude "
              "(i 12–25), through `ojala vac` as a user's file, half of the rows without MORPHTYPE; the control is "
              "the sky's own objects in the same file. The gap between the two columns is the gap between the sky "
@@ -227,10 +228,11 @@ def _realism_lines(realism: dict) -> list[str]:
 
 
 def write_model_card(model_dir, scores: dict, command: str, report: dict | None = None,
-                     realism: dict | None = None) -> Path:
+                     realism: dict | None = None, zero_points: str | None = None) -> Path:
     """Write ``MODEL_CARD.md`` in `model_dir` from the model's info, `scores` (evaluate_table per split)
-    and, when given, a validation report's metrics (`report`: OJALA against HGB and LePHARE) and a
-    realism check (`realism`: the realism.json of ``ojala realism``)."""
+    and, when given, a validation report's metrics (`report`: OJALA against HGB and LePHARE), a
+    realism check (`realism`: the realism.json of ``ojala realism``) and the summary of the zero points
+    Test-Real was calibrated with (`zero_points`)."""
     model_dir = Path(model_dir)
     model = Ojala.from_pretrained(model_dir)
     info = model.info
@@ -257,7 +259,9 @@ def write_model_card(model_dir, scores: dict, command: str, report: dict | None 
                      f"| {_cell(scores['test_real'], key, field, vocab)} "
                      f"| {_paper(key, field)} |")
     lines += ["", f"Objects scored: Test-Synth {scores['test_synth']['n_objects']:,}, "
-              f"Test-Real {scores['test_real']['n_objects']:,}.", ""]
+              f"Test-Real {scores['test_real']['n_objects']:,}. Test-Real photometry: "
+              + (f"on the synthetic system through the mocks' zero points ({zero_points}; fitted on the matched "
+                 "stars, README \"Mocks\" step 5)." if zero_points else "as in the catalogue (no zero points)."), ""]
     lines += _calibration_lines(model_dir, model)
     if report is not None:
         lines += _comparison_lines(report, vocab)

@@ -40,6 +40,7 @@ from ..model.inference import predict
 from ..model.pretrained import Ojala
 from ..tokens import catalogue_tokens
 from ..vocabulary import CLASS, DEFAULT_VOCABULARY
+from ..zero_points import ZeroPoints
 from .columns import derived_columns, passive_threshold_of
 from .embedding_map import MAP_NEIGHBOURS, UMAP_FIT_ROWS
 from .export import export_table
@@ -86,7 +87,7 @@ def catalogue_files(catalogue) -> list[Path]:
 def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows=50_000, batch_size=256,
                 id_column=None, scheduler=None, fits=False, umap_fit_rows=UMAP_FIT_ROWS, seed=42,
                 jpas_filters=None, flags_threshold=DEFAULT_FLAGS_THRESHOLD, workers=None,
-                precision="float32") -> dict:
+                precision="float32", zero_points=None) -> dict:
     """Write the VAC of `catalogue` with the model in `model_dir` into `out_dir`; returns its manifest.
 
     `catalogue` is one file (streamed in `chunk_rows` partitions, unless `scheduler` is
@@ -98,6 +99,8 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     predict the partitions of one streamed file (default: one per core, each on one thread, for a
     file of at least `POOL_MIN_ROWS` rows; 1 runs them in this process). `precision`: ``"float32"``
     (eager, the default) or ``"bfloat16"`` (see `ojala_core.model.inference.PRECISIONS`).
+    `zero_points` (`ojala_core.zero_points.ZeroPoints`, e.g. the mocks' ``zero_points.json``) puts the
+    catalogue's photometry on the synthetic system the model was trained in; the manifest records them.
 
     With a model reference set (``ojala index``) every partition is complete when first written
     (OUTLIER_SCORE, UMAP_X/UMAP_Y and the OUTSIDE_TRAINING bit come from the reference) and the
@@ -118,12 +121,13 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     streamed = len(files) == 1 and scheduler is None
     run = _run_record(model_dir, files, dict(prefix=prefix, id_column=id_column, filters=_jsonable(jpas_filters),
                                              flags_threshold=flags_threshold,
-                                             chunk_rows=chunk_rows if streamed else None, precision=precision))
+                                             chunk_rows=chunk_rows if streamed else None, precision=precision,
+                                             zero_points=None if zero_points is None else zero_points.to_dict()))
     reference = load_model_reference(model_dir)
     job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
                out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold, run=run["sha256"],
                run_record=run, chunk_rows=chunk_rows, precision=precision, fits=bool(fits),
-               reference=None if reference is None else str(reference))
+               reference=None if reference is None else str(reference), zero_points=run["options"]["zero_points"])
     # Every row is read and checked (units, values, flags) before the first partition is written:
     # a bad value in the last file is refused without leaving a half-made VAC behind.
     if streamed:
@@ -161,6 +165,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
                 "calibration": _calibration_record(_load_model(str(model_dir))),
                 "scheduler": scheduler, "workers": _workers(workers, rows) if streamed else None,
                 "precision": precision, "fits": bool(fits), "reused_partitions": reused,
+                "zero_points": run["options"]["zero_points"],
                 **final,
                 "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / "manifest.json", manifest)
@@ -365,7 +370,8 @@ def _vac_partition(raw, phot, duplicate, k, first_row, source, job) -> dict:
     part = out_dir / "catalogue" / f"part-{k:05d}.parquet"
     emb_path = out_dir / "embeddings" / f"part-{k:05d}.npy"
     record = out_dir / "resume" / f"part-{k:05d}.json"
-    tokens = catalogue_tokens(phot)
+    zero_points = job["zero_points"] and ZeroPoints.from_dict(job["zero_points"])
+    tokens = catalogue_tokens(phot, zero_points=zero_points or None)
     flags = _quality(phot, tokens, duplicate)
     made_from = {"run": job["run"], "source": str(Path(source).resolve()), "first_row": int(first_row),
                  "rows": len(raw)}

@@ -21,6 +21,7 @@ from ..io.files import atomic_path
 from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, jpas_photometry
 from ..io.tables import InputError
 from ..tokens import catalogue_tokens
+from ..zero_points import ZeroPoints
 from .export import EXPORT_FORMATS, export_table
 from .similarity import EmbeddingIndex, load_embeddings
 
@@ -54,6 +55,8 @@ class VacStore:
         self.manifest = json.loads(manifest_path.read_text())
         self.prefix = self.manifest["prefix"]
         self.parts = self.manifest["partitions"]
+        zero_points = self.manifest.get("zero_points")
+        self.zero_points = ZeroPoints.from_dict(zero_points, str(manifest_path)) if zero_points else None
         if any("band_units" not in p for p in self.parts):
             raise InputError(f"{manifest_path}: made by an older 'ojala vac' (no band_units); run 'ojala vac' again")
         self.schema = pq.read_schema(self.path / self.parts[0]["path"])
@@ -289,7 +292,7 @@ class VacStore:
                                     flags_threshold=self.manifest.get("flags_threshold", DEFAULT_FLAGS_THRESHOLD))
             pieces.append(piece.set_axis(at))
         phot = pd.concat(pieces).sort_index()
-        tokens = catalogue_tokens(phot)
+        tokens = catalogue_tokens(phot, zero_points=self.zero_points)
         tokens["JPAS_ID"] = raw["JPAS_ID"].astype(str).to_numpy()
         tokens["FNU_iSDSS"] = phot["FNU_iSDSS"].to_numpy()     # the scale of the NB ratios [erg/s/cm²/Hz]
         return tokens

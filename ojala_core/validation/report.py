@@ -26,6 +26,7 @@ from ..model.pretrained import Ojala
 from ..scoring import Selection, classification_scores, log_ew_scores, score_sample
 from ..train.finetune import finetune_head
 from ..train.run import read_split
+from ..zero_points import ZERO_POINTS_FILE, ZeroPoints
 from . import lephare as lephare_mod
 from .baselines import HGBBaseline
 from .figures import draw_sample_figures
@@ -61,6 +62,21 @@ def resolve_model_dir(vac_dir, model_dir=None) -> Path:
         if (candidate / "config.json").exists():
             return candidate
     raise FileNotFoundError(f"{manifest}: its model '{named}' is not found; give --model")
+
+
+def _check_zero_points(vac_dir, mock_dir) -> str | None:
+    """The zero-point file Test-Real was calibrated with; refuses a VAC whose catalogue was not put on
+    the synthetic system with the same offsets (its Test-Real rows would not be the mocks' Test-Real)."""
+    path = Path(mock_dir) / ZERO_POINTS_FILE
+    mocks = ZeroPoints.load(path).offsets if path.exists() else None
+    vac = (json.loads((Path(vac_dir) / "manifest.json").read_text()).get("zero_points") or {}).get("offsets")
+    if mocks != vac:
+        made = "without zero points" if vac is None else "with zero points"
+        test_real = f"with {path}" if mocks is not None else "without zero points"
+        fix = f"with --zero-points {path}" if mocks is not None else "without --zero-points"
+        raise InputError(f"{vac_dir}: the VAC was made {made}, the mocks' Test-Real {test_real}: their photometry "
+                         f"differs — make the VAC again {fix} (into a new --out)")
+    return None if mocks is None else str(path)
 
 
 def _bh_mass_head(model: Ojala, train: pd.DataFrame, steps: int, seed: int) -> dict:
@@ -214,6 +230,7 @@ def build_report(vac_dir, mock_dir, out_dir, model_dir=None, mag_limit: float = 
     out_dir = Path(out_dir)
     model_dir = resolve_model_dir(vac_dir, model_dir)
     model = Ojala.from_pretrained(model_dir)
+    zero_points = _check_zero_points(vac_dir, mock_dir)
     train = read_split(mock_dir, "train")
     tables = {sample: read_split(mock_dir, sample) for sample in SAMPLES}
     classes = list(model.vocabulary["SPECTYPE"].categories)
@@ -226,7 +243,8 @@ def build_report(vac_dir, mock_dir, out_dir, model_dir=None, mag_limit: float = 
     lephare_ids = _lephare_subset(tables["test_real"], mag_limit, lephare_max, seed) if available else None
     work = Path(lephare_work) if lephare_work else out_dir / "lephare-work"
     metrics = {"meta": {"version": __version__, "vac": str(vac_dir), "mocks": str(mock_dir), "model": str(model_dir),
-                        "mag_limit": mag_limit, "min_count": min_count, "seed": seed, "bh_mass": bh},
+                        "mag_limit": mag_limit, "min_count": min_count, "seed": seed, "bh_mass": bh,
+                        "zero_points": zero_points},
                "baselines": {"hgb": {"settings": baseline.settings() if baseline else None},
                              "lephare": {"available": available, "reason": reason,
                                          "settings": {**lephare_mod.LEPHARE_SETTINGS, **(lephare_settings or {})},
