@@ -50,7 +50,7 @@ class JSpectrum:
     HoloViews stream callback, which runs outside it (see `_in_document_lock`).
     """
 
-    def __init__(self, height=300, width=560, title="", legend=True):
+    def __init__(self, height=300, width=560, title="", legend=True, observed_label="J-PAS"):
         from bokeh.models import ColumnDataSource, HoverTool, LabelSet, Range1d, Whisker
         from bokeh.plotting import figure
 
@@ -72,7 +72,7 @@ class JSpectrum:
                  **_legend("model (band hidden)", legend))
         fig.add_layout(Whisker(source=self.sources["obs"], base="x", lower="lo", upper="hi", line_color="black"))
         observed = fig.scatter("x", "y", source=self.sources["obs"], color="black", size=5,
-                               **_legend("J-PAS", legend))
+                               **_legend(observed_label, legend))
         missing = fig.scatter("x", "y", source=self.sources["missing"], marker="x", color="#9467bd", size=8,
                               **_legend("no measurement", legend))
         fig.scatter("x", "y", source=self.sources["hidden"], marker="circle", fill_color=None, line_color="#ff7f0e",
@@ -213,7 +213,10 @@ class ObjectView(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         # min_border_left and a title from the start: the first object does not resize the axes and title
-        self.spectrum = JSpectrum(width=480, height=380, title="J-spectrum")
+        # With zero points the fluxes shown are the catalogue's on the synthetic system, as the model saw them.
+        self.spectrum = JSpectrum(width=480, height=380, title="J-spectrum",
+                                  observed_label="J-PAS" if state.store.zero_points is None else
+                                  "J-PAS (zero points applied)")
         self._spectrum_pane = pn.Column(pn.pane.Bokeh(self.spectrum.figure), css_classes=["jspectrum"])
         # Fixed heights: a click changes their text, not their size, so the browser does not lay the
         # whole page out again on every click (a galaxy's ten rows of predictions fit; more scroll).
