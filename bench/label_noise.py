@@ -26,15 +26,19 @@ from ojala_core.train.run import read_split
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def truth_table(table: pd.DataFrame, truth: pd.DataFrame, targets) -> pd.DataFrame:
-    """`table` with each label replaced by the sky's true value where the label is present."""
+def truth_table(table: pd.DataFrame, truth: pd.DataFrame, vocabulary) -> pd.DataFrame:
+    """`table` with each label replaced by the sky's true value where the label is scored: present, and
+    for EWs positive (log EWs are scored where the reference EW > 0; without this rule the truth would
+    add the galaxies with EWs near 0 that the labels' noise drops, and the rows would compare other objects)."""
     out = table.copy()
     rows = truth.set_index("TARGETID").reindex(table["TARGETID"].to_numpy())
-    for name in targets:
-        source = "Z" if name.startswith("Z_") else name
+    for name in vocabulary.targets:
+        source = "Z" if vocabulary[name].is_redshift else name
         if name not in table or source not in rows:
             continue
-        present = table[name].notna().to_numpy()
+        present = table[name].notna().to_numpy().copy()
+        if vocabulary[name].transform == "asinh_ew":
+            present &= pd.to_numeric(table[name], errors="coerce").to_numpy(float) > 0
         out[name] = np.where(present, rows[source].to_numpy(), None if table[name].dtype == object else np.nan)
     return out
 
@@ -58,10 +62,10 @@ def main():
     vocab = model.vocabulary
     table = read_split(args.mocks, args.split)
     table = table[table["MAG_i"] < args.mag_limit].reset_index(drop=True)
-    columns = ["TARGETID", "Z", "SPECTYPE", *[t for t in vocab.targets if not t.startswith("Z_") and t != "SPECTYPE"]]
+    columns = ["TARGETID", "Z", "SPECTYPE", *[t for t in vocab.targets if not vocab[t].is_redshift and t != "SPECTYPE"]]
     truth = pd.read_parquet(Path(args.sky) / "truth.parquet", columns=columns)
     truth = truth[truth["TARGETID"] >= 0].drop_duplicates("TARGETID")
-    true = truth_table(table, truth, vocab.targets)
+    true = truth_table(table, truth, vocab)
     pred, _ = predict(model, table, targets=vocab.targets, batch_size=512, embeddings=False)
     labels = table[[t for t in vocab.targets if t in table] + ["LOGSFR_ERR"]]
     scores = {"prediction − label": headline_scores(table, pred, vocab),
