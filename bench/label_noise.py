@@ -1,7 +1,7 @@
 """How much of a Test-Real score is the labels' own noise, on a synthetic sky that keeps its truth.
 
-For each headline target at i < 21: σ_NMAD of prediction − DESI label (what `ojala evaluate` and
-the report quote), of DESI label − truth (the VACs' measurement noise the sky puts in) and of
+For each headline target at i < 21 (and the WHAN classes' F1): σ_NMAD of prediction − DESI label
+(what `ojala evaluate` and the report quote), of DESI label − truth (the VACs' measurement noise the sky puts in) and of
 prediction − truth (`SKY/truth.parquet`, matched by TARGETID), each through `scoring.headline_scores`.
 A target whose label noise is as large as its quoted score cannot reach a smaller score against
 those labels, however good the model. Real DESI labels have no truth: this is for the synthetic sky.
@@ -20,16 +20,19 @@ import pandas as pd
 
 from ojala_core.model.inference import predict
 from ojala_core.model.pretrained import Ojala
-from ojala_core.scoring import headline_scores
+from ojala_core.scoring import headline_scores, whan_scores
 from ojala_core.train.run import read_split
+from ojala_core.vac.columns import passive_threshold_of
+from ojala_core.validation.predictions import truth_predictions, with_derived
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def truth_table(table: pd.DataFrame, truth: pd.DataFrame, vocabulary) -> pd.DataFrame:
+def truth_table(table: pd.DataFrame, truth: pd.DataFrame, vocabulary, positive_ews=True) -> pd.DataFrame:
     """`table` with each label replaced by the sky's true value where the label is scored: present, and
-    for EWs positive (log EWs are scored where the reference EW > 0; without this rule the truth would
-    add the galaxies with EWs near 0 that the labels' noise drops, and the rows would compare other objects)."""
+    for EWs positive when `positive_ews` (log EWs are scored where the reference EW > 0; without this rule
+    the truth would add the galaxies with EWs near 0 that the labels' noise drops, and the rows would
+    compare other objects; the WHAN classes need every EW)."""
     out = table.copy()
     rows = truth.set_index("TARGETID").reindex(table["TARGETID"].to_numpy())
     for name in vocabulary.targets:
@@ -37,7 +40,7 @@ def truth_table(table: pd.DataFrame, truth: pd.DataFrame, vocabulary) -> pd.Data
         if name not in table or source not in rows:
             continue
         present = table[name].notna().to_numpy().copy()
-        if vocabulary[name].transform == "asinh_ew":
+        if positive_ews and vocabulary[name].transform == "asinh_ew":
             present &= pd.to_numeric(table[name], errors="coerce").to_numpy(float) > 0
         out[name] = np.where(present, rows[source].to_numpy(), None if table[name].dtype == object else np.nan)
     return out
@@ -82,6 +85,18 @@ def main():
         print(f"| {key} | " + " | ".join("–" if c is None else f"{c:.4g}" for c in cells) + f" | {n} |")
     print(f"| weighted F1 (SPECTYPE) | {scores['prediction − label']['weighted_f1']:.4f} | "
           f"{scores['label − truth']['weighted_f1']:.4f} | {scores['prediction − truth']['weighted_f1']:.4f} | |")
+    # WHAN classes (S06 cut) from the labels, the truth and the model (its calibrated passive decision).
+    from_labels = truth_predictions(table, vocab)
+    from_truth = truth_predictions(truth_table(table, truth, vocab, positive_ews=False), vocab)
+    from_model = with_derived(pred, table, passive_threshold_of(model))
+    galaxies = table["SPECTYPE"].to_numpy() == "GALAXY"
+    whan = {"prediction − label": whan_scores(from_labels, from_model, galaxies),
+            "label − truth": whan_scores(from_truth, from_labels, galaxies),
+            "prediction − truth": whan_scores(from_truth, from_model, galaxies)}
+    for cls in ("PASSIVE", "SF", "AGN"):
+        cells = [whan[name]["S06"]["classes"][cls]["f1"] for name in whan]
+        print(f"| WHAN F1 {cls} (S06) | " + " | ".join(f"{c:.3f}" for c in cells)
+              + f" | {whan['prediction − label']['S06']['n']} |")
 
 
 if __name__ == "__main__":
