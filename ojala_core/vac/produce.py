@@ -122,12 +122,13 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     run = _run_record(model_dir, files, dict(prefix=prefix, id_column=id_column, filters=_jsonable(jpas_filters),
                                              flags_threshold=flags_threshold,
                                              chunk_rows=chunk_rows if streamed else None, precision=precision,
-                                             zero_points=None if zero_points is None else zero_points.to_dict()))
+                                             # absent without zero points: VACs made before them still resume
+                                             **({} if zero_points is None else {"zero_points": zero_points.to_dict()})))
     reference = load_model_reference(model_dir)
     job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
                out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold, run=run["sha256"],
                run_record=run, chunk_rows=chunk_rows, precision=precision, fits=bool(fits),
-               reference=None if reference is None else str(reference), zero_points=run["options"]["zero_points"])
+               reference=None if reference is None else str(reference), zero_points=run["options"].get("zero_points"))
     # Every row is read and checked (units, values, flags) before the first partition is written:
     # a bad value in the last file is refused without leaving a half-made VAC behind.
     if streamed:
@@ -165,7 +166,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
                 "calibration": _calibration_record(_load_model(str(model_dir))),
                 "scheduler": scheduler, "workers": _workers(workers, rows) if streamed else None,
                 "precision": precision, "fits": bool(fits), "reused_partitions": reused,
-                "zero_points": run["options"]["zero_points"],
+                "zero_points": run["options"].get("zero_points"),
                 **final,
                 "seconds": round(time.time() - t0, 1)}
     write_json(out_dir / "manifest.json", manifest)
@@ -460,8 +461,12 @@ def _start_or_resume(out_dir: Path, run: dict):
         raise InputError(f"{out_dir}: holds VAC partitions without a record of what they were made from (an older "
                          "'ojala vac', or not a VAC) — give a new --out, or delete the folder to start fresh")
     if previous is not None and previous.get("sha256") != run["sha256"]:
-        differ = [k for k in ("catalogue", "model", "options") if previous.get(k) != run[k]]
-        raise InputError(f"{out_dir}: holds a VAC made from another {' and '.join(differ) or 'run'} — give a new "
+        differ = [f"another {k}" for k in ("catalogue", "model") if previous.get(k) != run[k]]
+        before, now = previous.get("options") or {}, run["options"]
+        options = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if options:
+            differ.append(f"other options ({', '.join(options)})")
+        raise InputError(f"{out_dir}: holds a VAC made from {' and '.join(differ) or 'another run'} — give a new "
                          "--out, or delete the folder to start fresh (a rerun with the same catalogue, model and "
                          "options resumes it)")
     stale = remove_stale_partials(out_dir)
