@@ -59,13 +59,17 @@ def _train(mocks, config, out, seed, da, steps):
     return rate
 
 
-def _realism(model_dir, out, n):
-    """Aggregate realism scores of one model: class right, galaxy and QSO z η, star Teff σ, per source."""
+def _realism(model_dir, out, n, mocks):
+    """Aggregate realism scores of one model: class right, galaxy and QSO z η, star Teff σ, per source
+    (with the mocks' zero points, when they have them, as the VAC of the sky's catalogue)."""
     from ojala_core.metrics import outlier_fraction, sigma_nmad
     from ojala_core.realism import run_realism
     from ojala_core.vac.store import VacStore
+    from ojala_core.zero_points import ZERO_POINTS_FILE, ZeroPoints
 
-    run_realism(model_dir, out, n_per_set=n, seed=7)
+    zero_points = Path(mocks) / ZERO_POINTS_FILE
+    run_realism(model_dir, out, n_per_set=n, seed=7,
+                zero_points=ZeroPoints.load(zero_points) if zero_points.exists() else None)
     merged = pd.read_parquet(out / "external-truth.parquet").merge(VacStore(out / "vac").frame, on="JPAS_ID")
     result = {}
     for source, group in merged.groupby(merged.get("SOURCE", pd.Series("external", index=merged.index))):
@@ -104,7 +108,7 @@ def main():
             if not scores_path.exists():
                 model = Ojala.from_pretrained(folder)
                 scores = {s: evaluate_table(model, t) for s, t in tables.items()}
-                scores["realism"] = _realism(folder, folder / "realism", args.realism_n)
+                scores["realism"] = _realism(folder, folder / "realism", args.realism_n, args.mocks)
                 scores_path.write_text(json.dumps(scores, indent=1, default=float))
             scores = json.loads(scores_path.read_text())
             runs.append({"seed": seed, "da": da, "samples_per_s": rate, **scores})
