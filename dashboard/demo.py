@@ -3,6 +3,7 @@ the explorer on it. Each stage is the same command a user would run, and resumes
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def add_arguments(p):
 
 
 def run(args):
+    from ojala_core.io.tables import InputError
     from ojala_core.mocks.build import MockInputs, build_mocks
     from ojala_core.sky.build import build_sky
     from ojala_core.vac.produce import produce_vac
@@ -34,8 +36,9 @@ def run(args):
     t0 = time.time()
     if not (Path(args.model) / "model.safetensors").exists():
         raise FileNotFoundError(f"{args.model}: no model.safetensors (train one with 'ojala train', see README)")
+    # zero_points.json marks finished mocks: mocks made before it are completed (their parts are reused).
     steps = [("sky", sky / "manifest.json", lambda: build_sky(sky, preset=args.preset, seed=42)),
-             ("mocks", mocks / "manifest.json", lambda: build_mocks(MockInputs.from_sky(sky), mocks)),
+             ("mocks", mocks / ZERO_POINTS_FILE, lambda: build_mocks(MockInputs.from_sky(sky), mocks)),
              ("vac", vac / "manifest.json",
               lambda: produce_vac(args.model, sky / "jpas" / "jpas-catalogue.fits", vac,
                                   zero_points=ZeroPoints.load(mocks / ZERO_POINTS_FILE)))]
@@ -45,6 +48,10 @@ def run(args):
             continue
         print(f"demo: building the {name} in {done.parent} ...", flush=True)
         build()
+    made_with = (json.loads((vac / "manifest.json").read_text()).get("zero_points") or {}).get("offsets")
+    if made_with != ZeroPoints.load(mocks / ZERO_POINTS_FILE).offsets:
+        raise InputError(f"{vac}: made without the zero points of {mocks} (by an older ojala) — delete the folder "
+                         "and run the demo again")
     print(f"demo: everything built in {time.time() - t0:.0f} s", flush=True)
     if args.no_serve:
         return

@@ -136,6 +136,9 @@ def _cmd_vac(args):
           f"{s['few_bands']}, no iSDSS {s['no_isdss']}, bad RA/DEC {s['bad_coordinates']}, outside the training set "
           f"{s['outside_training'] if manifest['outside_training'] else '(no reference set)'}; "
           f"{s['masked_band_values']} non-detected band values masked; {manifest['seconds']:.0f} s")
+    print(f"zero points: {args.zero_points}" if args.zero_points else
+          "zero points: none (the catalogue's photometry as it is; --zero-points MOCKS/zero_points.json puts it on "
+          "the synthetic system of the training set)")
     if manifest["reused_partitions"]:
         print(f"resumed: reused {len(manifest['reused_partitions'])} finished partitions made from the same "
               "catalogue, model and options")

@@ -114,6 +114,10 @@ class ZeroPoints:
         return pd.concat([tokens.drop(columns=list(changed)), pd.DataFrame(changed, index=tokens.index)],
                          axis=1)[tokens.columns]
 
+    def isdss_flux_factor(self, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> float:
+        """The factor that puts the catalogue's iSDSS flux on the synthetic system (the scale of the NB ratios)."""
+        return 10 ** (0.4 * self.offsets.get(isdss_magnitude(vocabulary), 0.0))
+
     def to_dict(self) -> dict:
         return {**asdict(self), "mag_range": list(self.mag_range), "calibration_class": CALIBRATION_CLASS}
 
@@ -134,6 +138,8 @@ class ZeroPoints:
         if unknown:
             raise InputError(f"{source}: offsets for tokens that are not J-PAS narrow bands or the iSDSS "
                              f"magnitude: {', '.join(unknown)}")
+        if not set(offsets) == set(zp.uncertainties) == set(zp.n_stars):
+            raise InputError(f"{source}: 'offsets', 'uncertainties' and 'n_stars' must name the same tokens")
         bad = [t for t, v in offsets.items() if not np.isfinite(v) or abs(v) > 1.0]
         if bad:
             raise InputError(f"{source}: offsets not finite or beyond ±1 mag for {', '.join(bad)}")

@@ -172,6 +172,7 @@ def test_zero_points_fitted_on_the_matched_stars_recover_the_designed_offsets_an
         diff = -2.5 * np.log10(real.loc[stars, band] / synth.loc[stars, band])
         assert abs(np.nanmedian(diff)) < 0.01 < abs(designed[band])
     assert manifest["zero_points"]["applied_to"] == ["test_real", "jpas_unlabelled"]
+    assert manifest["zero_points"]["offsets"] == zero_points.offsets      # what Test-Real was written with
 
 
 def _error_model(real):

@@ -9,6 +9,7 @@ import pytest
 from ojala_core.io.jpas import read_jpas_catalogue
 from ojala_core.io.tables import InputError
 from ojala_core.tokens import catalogue_tokens
+from ojala_core.vac.produce import produce_vac
 from ojala_core.vac.store import VacStore
 from ojala_core.validation.report import build_report
 from ojala_core.vocabulary import DEFAULT_VOCABULARY as V
@@ -100,22 +101,41 @@ def test_a_zero_point_file_round_trips_and_a_bad_one_is_refused_naming_what_is_w
     (tmp_path / "huge.json").write_text(json.dumps(bad))
     with pytest.raises(InputError, match="huge.json.*J0660"):
         ZeroPoints.load(tmp_path / "huge.json")
+    bad["offsets"] = dict(zp.offsets)
+    bad["n_stars"] = {k: v for k, v in zp.n_stars.items() if k != "J0660"}
+    (tmp_path / "short.json").write_text(json.dumps(bad))
+    with pytest.raises(InputError, match="short.json.*same tokens"):
+        ZeroPoints.load(tmp_path / "short.json")
     with pytest.raises(InputError, match="no such zero-point file"):
         ZeroPoints.load(tmp_path / "absent.json")
 
 
 def test_the_vac_records_its_zero_points_and_the_explorer_rebuilds_calibrated_tokens(tiny_vac, tiny_mocks, tiny_sky):
     zp = ZeroPoints.load(tiny_mocks[0] / ZERO_POINTS_FILE)
+    assert all(abs(zp.offsets[t]) > 0.01 for t in ("J0378", "J0660", "MAG_i"))   # so that applying them shows
     store = VacStore(tiny_vac)
     assert store.manifest["zero_points"]["offsets"] == zp.offsets
     rows = np.arange(0, len(store), max(len(store) // 40, 1))
     tokens = store.tokens(rows)
-    raw = catalogue_tokens(read_jpas_catalogue(tiny_sky / "jpas" / "jpas-catalogue.fits"))
+    phot = read_jpas_catalogue(tiny_sky / "jpas" / "jpas-catalogue.fits")
+    raw = catalogue_tokens(phot).assign(FNU_iSDSS=phot["FNU_iSDSS"].to_numpy())
     raw = raw.set_index(raw["JPAS_ID"].astype(str)).loc[tokens["JPAS_ID"]]
     for band in ("J0378", "J0660"):
         ratio = tokens[band].to_numpy() / raw[band].to_numpy()
         np.testing.assert_allclose(ratio[np.isfinite(ratio)], 10 ** (0.4 * zp.offsets[band]), rtol=1e-5)
     np.testing.assert_allclose(tokens["MAG_i"], raw["MAG_i"] - zp.offsets["MAG_i"], atol=1e-5)
+    # The explorer's flux scale moves with MAG_i, so the plotted fluxes are all on the synthetic system.
+    np.testing.assert_allclose(tokens["FNU_iSDSS"], raw["FNU_iSDSS"] * 10 ** (0.4 * zp.offsets["MAG_i"]), rtol=1e-6)
+    # What the model saw: the VAC's own MAG_i column is the calibrated token.
+    frame = store.frame.set_index(store.frame["JPAS_ID"].astype(str)).loc[tokens["JPAS_ID"]]
+    np.testing.assert_allclose(frame["MAG_i"], raw["MAG_i"] - zp.offsets["MAG_i"], atol=1e-4)
+
+
+def test_a_vac_is_not_resumed_with_other_zero_points(tiny_vac, tiny_sky):
+    before = sorted(p.name for p in (tiny_vac / "catalogue").iterdir())
+    with pytest.raises(InputError, match="other options \\(zero_points\\)"):
+        produce_vac(MODEL, tiny_sky / "jpas" / "jpas-catalogue.fits", tiny_vac, chunk_rows=500)
+    assert sorted(p.name for p in (tiny_vac / "catalogue").iterdir()) == before
 
 
 def test_the_report_refuses_a_vac_whose_photometry_is_not_on_the_mocks_system(tiny_mocks, tmp_path):

@@ -314,7 +314,7 @@ def build_mocks(inputs: MockInputs, out_dir, seed=42, radius_arcsec=1.0, schedul
         "redshift_catalogue": zcat_counts, "label_gates": label_gates,
         "dropped_spectra": dropped, "reused_parts": len(spectra) - len(todo),
         "zero_points": {"path": ZERO_POINTS_FILE, "applied_to": ["test_real", "jpas_unlabelled"],
-                        "summary": zero_points.summary()},
+                        "summary": zero_points.summary(), "offsets": zero_points.offsets},
         "seconds": round(time.time() - t0, 1),
     }
     assert manifest["files"][0]["rows"] == n_train

@@ -294,7 +294,9 @@ class VacStore:
         phot = pd.concat(pieces).sort_index()
         tokens = catalogue_tokens(phot, zero_points=self.zero_points)
         tokens["JPAS_ID"] = raw["JPAS_ID"].astype(str).to_numpy()
-        tokens["FNU_iSDSS"] = phot["FNU_iSDSS"].to_numpy()     # the scale of the NB ratios [erg/s/cm²/Hz]
+        # the scale of the NB ratios [erg/s/cm²/Hz], on the synthetic system as they are
+        tokens["FNU_iSDSS"] = phot["FNU_iSDSS"].to_numpy() * (1.0 if self.zero_points is None
+                                                              else self.zero_points.isdss_flux_factor())
         return tokens
 
     # -- similarity --------------------------------------------------------------------------------

@@ -66,17 +66,22 @@ def resolve_model_dir(vac_dir, model_dir=None) -> Path:
 
 def _check_zero_points(vac_dir, mock_dir) -> str | None:
     """The zero-point file Test-Real was calibrated with; refuses a VAC whose catalogue was not put on
-    the synthetic system with the same offsets (its Test-Real rows would not be the mocks' Test-Real)."""
+    the synthetic system with the same offsets (its Test-Real rows would not be the mocks' Test-Real).
+    The mocks' offsets are those recorded in their manifest when Test-Real was written."""
     path = Path(mock_dir) / ZERO_POINTS_FILE
-    mocks = ZeroPoints.load(path).offsets if path.exists() else None
+    recorded = json.loads((Path(mock_dir) / "manifest.json").read_text()).get("zero_points") or {}
+    mocks = recorded.get("offsets", ZeroPoints.load(path).offsets if path.exists() else None)
     vac = (json.loads((Path(vac_dir) / "manifest.json").read_text()).get("zero_points") or {}).get("offsets")
-    if mocks != vac:
-        made = "without zero points" if vac is None else "with zero points"
-        test_real = f"with {path}" if mocks is not None else "without zero points"
-        fix = f"with --zero-points {path}" if mocks is not None else "without --zero-points"
+
+    def applied(offsets):                   # an offset of 0 changes nothing
+        return {k: v for k, v in (offsets or {}).items() if v}
+    if applied(mocks) != applied(vac):
+        made = "without zero points" if not applied(vac) else "with other zero points than the mocks'"
+        test_real = f"with {path}" if applied(mocks) else "without zero points"
+        fix = f"with --zero-points {path}" if applied(mocks) else "without --zero-points"
         raise InputError(f"{vac_dir}: the VAC was made {made}, the mocks' Test-Real {test_real}: their photometry "
                          f"differs — make the VAC again {fix} (into a new --out)")
-    return None if mocks is None else str(path)
+    return str(path) if applied(mocks) else None
 
 
 def _bh_mass_head(model: Ojala, train: pd.DataFrame, steps: int, seed: int) -> dict:
