@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -112,26 +113,36 @@ def _peak_rss_gb(pid) -> float:
     return float("nan")
 
 
+def start_server(vac, mocks, model, port, env=None) -> subprocess.Popen:
+    """`ojala serve` of `vac` on `port` in a child process (output discarded)."""
+    cmd = [sys.executable, "-m", "ojala_core.cli", "serve", "--vac", os.path.abspath(vac), "--port", str(port),
+           "--model", os.path.abspath(model)]
+    cmd += ["--mocks", os.path.abspath(mocks)] if mocks else []
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_server(proc, port):
+    """Return once `port` accepts connections; raise if the server process exits first."""
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("ojala serve exited")
+            time.sleep(0.2)
+
+
 def measure(vac, mocks, model) -> dict:
     """Serve `vac`, drive the page, return the timings [s] (server-side times in ms) and peak RSS [GB]."""
     from playwright.sync_api import sync_playwright
 
     port = _free_port()
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "ojala_core.cli", "serve", "--vac", str(vac), "--port", str(port), "--model", model]
-    if mocks:
-        cmd += ["--mocks", str(mocks)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_server(vac, mocks, model, port)
     url = f"http://127.0.0.1:{port}/"
     try:
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("ojala serve exited")
-                time.sleep(0.2)
+        wait_for_server(proc, port)
         out = {"server_start": time.perf_counter() - t0}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

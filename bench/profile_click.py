@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import socket
-import subprocess
-import sys
 import time
 
-from bench_explorer import CHROMIUM, FLAGS, ROOT, _free_port
+from bench_explorer import CHROMIUM, FLAGS, ROOT, _free_port, start_server, wait_for_server
 
 
 def _inclusive_ms(profile) -> collections.Counter:
@@ -52,20 +49,9 @@ def main():
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     port = _free_port()
-    cmd = [sys.executable, "-m", "ojala_core.cli", "serve", "--vac", os.path.abspath(args.vac), "--port", str(port),
-           "--model", os.path.abspath(args.model)]
-    cmd += ["--mocks", os.path.abspath(args.mocks)] if args.mocks else []
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, BOKEH_MINIFIED="false"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_server(args.vac, args.mocks, args.model, port, env=dict(os.environ, BOKEH_MINIFIED="false"))
     try:
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("ojala serve exited")
-                time.sleep(0.2)
+        wait_for_server(proc, port)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1600, "height": 900})
