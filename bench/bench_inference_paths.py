@@ -7,13 +7,15 @@ shipped weights) by each path this machine can run, and the largest difference o
 (standardised means) from eager float32:
 
 - eager float32 and eager bfloat16 autocast (`predict`'s two precisions);
-- ``torch.compile`` (Inductor, needs a C compiler) of the same pass, bfloat16;
+- the compiled pass of `predict(..., compiled=True)` (`ojala_core.model.compiled`: one token layout
+  for every row, the attention written out for Inductor), bfloat16 and float32;
+- ``torch.compile`` (Inductor, needs a C compiler) of the eager pass as it is, bfloat16;
 - ONNX Runtime, float32 (only if ``onnxruntime`` and ``onnx`` are installed; they are not
   project requirements).
 
     python bench/bench_inference_paths.py [--objects 8192] [--batch-size 512] [--no-compile]
 
-None of these is used by ``ojala vac``: see README "Scaling" for the figures and why.
+``ojala vac --compile`` uses the compiled pass; see README "Scaling" for the figures.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ojala_core.model.compiled import compiled_pass
 from ojala_core.model.packing import pack_tokens
 from ojala_core.model.pretrained import Ojala
 
@@ -45,7 +48,9 @@ class _Pass(nn.Module):
         return mean, log_variance, logits, embedding
 
 
-def _batches(model, frame, batch_size):
+def _batches(model, frame, batch_size, layout=None):
+    """Packed batches (ids, values, errors, valid, query_ids), or with `layout` (token ids) the compiled
+    pass's batches: every row's tokens in `layout`'s places, missing ones as padding (values, errors, valid)."""
     vocab = model.vocabulary
     query = torch.tensor([vocab.index(t) for t in vocab.targets])
     allowed = ~model.net.is_label.clone()
@@ -54,7 +59,12 @@ def _batches(model, frame, batch_size):
     out = []
     for start in range(0, len(frame), batch_size):
         sl = slice(start, start + batch_size)
-        packed = pack_tokens(tokens.present[sl] & allowed[None], tokens.values[sl], tokens.errors[sl])
+        present = tokens.present[sl] & allowed[None]
+        if layout is not None:
+            valid = present[:, layout]
+            out.append((tokens.values[sl][:, layout] * valid, tokens.errors[sl][:, layout] * valid, valid))
+            continue
+        packed = pack_tokens(present, tokens.values[sl], tokens.errors[sl])
         out.append((*packed, query[None].expand(len(packed[0]), -1).contiguous()))
     return out
 
@@ -103,10 +113,23 @@ def main():
     rate, mean = _timed(eager(True), batches)
     rates["eager bfloat16"] = (rate, _max_difference(mean, reference))
     if not args.no_compile:
+        vocab = model.vocabulary
+        query = torch.tensor([vocab.index(t) for t in vocab.targets])
+        allowed = ~model.net.is_label.clone()
+        allowed[query] = False
+        layout = torch.nonzero(allowed & model.tokenizer.encode(frame).present.any(0)).squeeze(1)
+        fixed = _batches(model, frame, args.batch_size, layout)
+        for name, dtype in (("bfloat16", torch.bfloat16), ("float32", None)):
+            network = compiled_pass(model.net, layout, query, args.batch_size, dtype)
+            t0 = time.perf_counter()
+            network(*fixed[0])
+            first = time.perf_counter() - t0
+            rate, mean = _timed(lambda b: network(*b)[0].float(), fixed)
+            rates[f"compiled pass, {name} ({first:.0f} s to compile)"] = (rate, _max_difference(mean, reference))
         compiled = torch.compile(module, dynamic=True)
         t0 = time.perf_counter()
         rate, mean = _timed(eager(True, compiled), batches)
-        rates[f"torch.compile bfloat16 (first call incl. {time.perf_counter() - t0:.0f} s)"] = (
+        rates[f"torch.compile of the eager pass, bfloat16 (first call incl. {time.perf_counter() - t0:.0f} s)"] = (
             rate, _max_difference(mean, reference))
     try:
         import onnxruntime as ort
@@ -130,9 +153,9 @@ def main():
             rate, mean = _timed(run, batches)
             rates["ONNX Runtime float32"] = (rate, _max_difference(mean, reference))
     base = rates["eager float32"][0]
-    print(f"{'path':52s} {'objects/s':>10s} {'vs fp32':>8s} {'max |Δ mean|':>13s}")
+    print(f"{'path':62s} {'objects/s':>10s} {'vs fp32':>8s} {'max |Δ mean|':>13s}")
     for name, (rate, diff) in rates.items():
-        print(f"{name:52s} {rate:10.0f} {rate / base:7.2f}x {diff:13.2e}")
+        print(f"{name:62s} {rate:10.0f} {rate / base:7.2f}x {diff:13.2e}")
 
 
 if __name__ == "__main__":

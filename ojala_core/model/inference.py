@@ -13,6 +13,7 @@ import torch
 
 from ..calibration import tempered
 from ..vocabulary import CLASS
+from .compiled import compiled_pass
 from .packing import pack_tokens
 from .pretrained import Ojala
 
@@ -29,7 +30,7 @@ PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 @torch.no_grad()
 def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = None,
             context: Iterable[str] | None = None, batch_size: int = 256, embeddings: bool = True,
-            calibrated: bool = True, precision: str = "float32"):
+            calibrated: bool = True, precision: str = "float32", compiled: bool = False):
     """Predict `targets` for every row of `table`.
 
     Parameters
@@ -45,6 +46,9 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
     calibrated : apply the model's post-hoc calibration (``MODEL/calibration.json``: a σ scale per
         regression target, a softmax temperature per class token) when it has one
     precision : ``"float32"`` (default) or ``"bfloat16"`` (faster matrix products, within 0.2 σ; see `PRECISIONS`)
+    compiled : run the network as one `torch.compile`d pass over the table's own token layout
+        (`ojala_core.model.compiled`; needs a C++ compiler, compiles for ~10-40 s once per process;
+        within the same tolerance as bfloat16; 1.5-1.8x faster than eager bfloat16 on one thread)
 
     Returns
     -------
@@ -80,6 +84,11 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
     emb = np.full((n, model.config.d_model), np.nan, dtype=np.float32)
     n_context = np.zeros(n, dtype=np.int32)
     head_out = {f"{name}{suffix}": np.full(n, np.nan) for name in head_targets for suffix in ("", "_ERR")}
+    if compiled:
+        # Every row holds the allowed tokens the table has columns for, in vocabulary order (missing = padding).
+        layout = torch.tensor([i for i in torch.nonzero(allowed).squeeze(1).tolist()
+                               if vocab.tokens[i].name in table.columns], dtype=torch.long)
+        network = compiled_pass(model.net, layout, query, batch_size, PRECISIONS[precision])
     for start in range(0, n, batch_size):
         sl = slice(start, start + batch_size)
         mask = tokens.present[sl] & allowed[None, :]
@@ -88,14 +97,19 @@ def predict(model: Ojala, table: pd.DataFrame, targets: Iterable[str] | None = N
         if not ok.any():
             continue
         rows = torch.nonzero(ok).squeeze(1)
-        ids, v, e, valid = pack_tokens(mask[rows], tokens.values[sl][rows], tokens.errors[sl][rows])
         idx = start + rows.numpy()
         q = query[None, :].expand(len(rows), -1)
-        with torch.autocast("cpu", dtype=PRECISIONS[precision] or torch.bfloat16,
-                            enabled=PRECISIONS[precision] is not None):
-            memory, embedding = model.net.encode(ids, v, e, valid)
-            if len(query):
-                mean, log_var, logits = model.net.decode(memory, ids, valid, q)
+        if compiled:
+            valid = mask[rows][:, layout]
+            mean, log_var, logits, embedding = network(tokens.values[sl][rows][:, layout] * valid,
+                                                       tokens.errors[sl][rows][:, layout] * valid, valid)
+        else:
+            ids, v, e, valid = pack_tokens(mask[rows], tokens.values[sl][rows], tokens.errors[sl][rows])
+            with torch.autocast("cpu", dtype=PRECISIONS[precision] or torch.bfloat16,
+                                enabled=PRECISIONS[precision] is not None):
+                memory, embedding = model.net.encode(ids, v, e, valid)
+                if len(query):
+                    mean, log_var, logits = model.net.decode(memory, ids, valid, q)
         emb[idx] = embedding.float().numpy()
         if len(query):
             means[idx], logvars[idx] = mean.float().numpy(), log_var.float().numpy()
