@@ -4,8 +4,9 @@ Makes a catalogue of `--rows` rows by repeating a sky's J-PAS catalogue (flat la
 and fluxes jittered by 2 % (no two objects share an embedding): one Parquet file, or with more rows
 than `--file-rows` a folder of such files (partitioned input, run through a local Dask cluster).
 Then, each in a child process whose peak RSS is read back (the process itself and its largest
-worker): (i) the bare model (`predict`, float32 and bfloat16) on `--baseline-rows` rows; (ii)
-``ojala vac`` end to end with the shipped model (its reference set), float32 and bfloat16; (iii)
+worker): (i) the bare model (`predict`, float32, bfloat16 and bfloat16 compiled) on `--baseline-rows`
+rows, in one process; (ii) ``ojala vac`` end to end with the shipped model (its reference set), float32,
+bfloat16 and bfloat16 compiled (``--precision bfloat16 --compile``, compiling included); (iii)
 today's path before this work, the code at `--baseline-ref` run on the same catalogue (skipped above
 `--old-max-rows`: its duplicate-id check was quadratic in N); (iv) recall@10 of the VAC's IVF
 similarity index against exact search on 2,000 of its objects:
@@ -88,11 +89,12 @@ model = Ojala.from_pretrained({model!r})
 _, phot = next(iter_jpas_catalogue({catalogue!r}, chunk_rows={rows}))
 tokens = catalogue_tokens(phot)
 rates = {{}}
-for precision in ("float32", "bfloat16"):
-    predict(model, tokens.head(512), targets=vac_targets(model), precision=precision)
+for name, options in (("float32", {{}}), ("bfloat16", {{"precision": "bfloat16"}}),
+                      ("bfloat16-compiled", {{"precision": "bfloat16", "compiled": True}})):
+    predict(model, tokens.head(512), targets=vac_targets(model), **options)     # warm-up (and compiling)
     t0 = time.perf_counter()
-    predict(model, tokens, targets=vac_targets(model), batch_size=256, precision=precision)
-    rates[precision] = len(tokens) / (time.perf_counter() - t0)
+    predict(model, tokens, targets=vac_targets(model), batch_size=256, **options)
+    rates[name] = len(tokens) / (time.perf_counter() - t0)
 print(json.dumps({{"rows": len(tokens), **rates}}))
 """
 
@@ -116,7 +118,8 @@ queries = emb[np.random.default_rng(0).choice(len(emb), 2000, replace=False)]
 print(json.dumps({{"n": len(emb), "recall10": recall_at_k(EmbeddingIndex.load({vac!r}).index, exact, queries, 10)}}))
 """
 
-RUNS = {"float32": {"precision": "float32"}, "bfloat16": {"precision": "bfloat16"}, "float32-old": {}}
+RUNS = {"float32": {"precision": "float32"}, "bfloat16": {"precision": "bfloat16"},
+        "bfloat16-compiled": {"precision": "bfloat16", "compiled": True}, "float32-old": {}}
 
 
 def main():
@@ -143,7 +146,8 @@ def main():
         first = catalogue if catalogue.endswith(".parquet") else str(sorted(Path(catalogue).iterdir())[0])
         bare = _child(_BARE.format(model=args.model, catalogue=first, rows=args.baseline_rows), tmp)
         print(f"bare model (predict, {bare['rows']:,} rows, one process): float32 {bare['float32']:,.0f} obj/s, "
-              f"bfloat16 {bare['bfloat16']:,.0f} obj/s", flush=True)
+              f"bfloat16 {bare['bfloat16']:,.0f} obj/s, bfloat16 compiled {bare['bfloat16-compiled']:,.0f} obj/s "
+              f"(after compiling)", flush=True)
         old_code = None
         if "float32-old" not in args.skip and args.rows <= args.old_max_rows:
             old_code = Path(tmp) / "old"

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from ojala_core.cli import main
+from ojala_core.io.tables import InputError
 from ojala_core.model.config import MODEL_PRESETS
 from ojala_core.model.pretrained import Ojala
 from ojala_core.model.tokenizer import Normalisation
@@ -180,6 +181,37 @@ def test_worker_processes_give_the_same_vac_as_one_process(model_with_reference,
     a, b = _vac(tmp_path / "one", one), _vac(tmp_path / "two", two)
     pd.testing.assert_frame_equal(a, b, rtol=1e-5)
     assert one["summary"] == two["summary"]
+
+
+def test_the_compiled_network_pass_gives_the_eager_vac(model_with_reference, split_catalogue, tmp_path):
+    # float32, so that the two passes differ only by the order of float32 sums: the compiled pass's token
+    # layout (every row holds the catalogue's tokens in one order, missing values as padding) changes nothing.
+    eager = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "eager", chunk_rows=400)
+    compiled = produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "compiled",
+                           chunk_rows=400, compiled=True)
+    assert compiled["compiled"] and not eager["compiled"]
+    a, b = _vac(tmp_path / "eager", eager), _vac(tmp_path / "compiled", compiled)
+    neighbour_columns = ["OUTLIER_SCORE", "UMAP_X", "UMAP_Y"]
+    pd.testing.assert_frame_equal(a.drop(columns=neighbour_columns), b.drop(columns=neighbour_columns), rtol=1e-4)
+    for name in neighbour_columns:
+        assert np.isclose(a[name], b[name], rtol=1e-3, atol=1e-3, equal_nan=True).mean() >= ANN_AGREEMENT, name
+    # A VAC is not resumed with the other path: its rows would not all come from one.
+    with pytest.raises(InputError, match="other options \\(compiled\\)"):
+        produce_vac(model_with_reference, split_catalogue / "jpas.parquet", tmp_path / "eager", chunk_rows=400,
+                    compiled=True)
+
+
+def test_compiling_without_a_cxx_compiler_is_refused_before_anything_is_written(model_with_reference,
+                                                                                 split_catalogue, tmp_path, capsys):
+    import torch._inductor.config as inductor_config
+
+    out = tmp_path / "vac"
+    with inductor_config.patch({"cpp.cxx": (None, "no-such-c++")}):
+        assert main(["vac", "--model", str(model_with_reference), "--catalog", str(split_catalogue / "jpas.parquet"),
+                     "--out", str(out), "--compile"]) == 2
+    err = capsys.readouterr().err
+    assert "C++ compiler ('no-such-c++' is not on PATH)" in err and err.count("\n") == 1
+    assert not out.exists()
 
 
 def test_duplicate_ids_are_found_across_partitions_of_a_streamed_file(model_with_reference, split_catalogue,

@@ -36,6 +36,7 @@ from ..io.files import (
 from ..io.jpas import DEFAULT_FLAGS_THRESHOLD, catalogue_ids, count_table_rows, iter_jpas_catalogue
 from ..io.jpas_layout import CatalogueLayout
 from ..io.tables import InputError
+from ..model.compiled import check_compiler
 from ..model.inference import predict
 from ..model.pretrained import Ojala
 from ..tokens import catalogue_tokens
@@ -87,7 +88,7 @@ def catalogue_files(catalogue) -> list[Path]:
 def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows=50_000, batch_size=256,
                 id_column=None, scheduler=None, fits=False, umap_fit_rows=UMAP_FIT_ROWS, seed=42,
                 jpas_filters=None, flags_threshold=DEFAULT_FLAGS_THRESHOLD, workers=None,
-                precision="float32", zero_points=None) -> dict:
+                precision="float32", zero_points=None, compiled=False) -> dict:
     """Write the VAC of `catalogue` with the model in `model_dir` into `out_dir`; returns its manifest.
 
     `catalogue` is one file (streamed in `chunk_rows` partitions, unless `scheduler` is
@@ -98,7 +99,9 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     a band is missing (see `ojala_core.io.jpas.read_jpas_catalogue`). `workers`: processes that
     predict the partitions of one streamed file (default: one per core, each on one thread, for a
     file of at least `POOL_MIN_ROWS` rows; 1 runs them in this process). `precision`: ``"float32"``
-    (eager, the default) or ``"bfloat16"`` (see `ojala_core.model.inference.PRECISIONS`).
+    (eager, the default) or ``"bfloat16"`` (see `ojala_core.model.inference.PRECISIONS`); `compiled` runs
+    the network as one compiled pass per worker (`ojala_core.model.compiled`: needs a C++ compiler,
+    ~10-40 s of compiling per worker; with bfloat16 the fastest path, within bfloat16's tolerance).
     `zero_points` (`ojala_core.zero_points.ZeroPoints`, e.g. the mocks' ``zero_points.json``) puts the
     catalogue's photometry on the synthetic system the model was trained in; the manifest records them.
 
@@ -113,6 +116,8 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     t0 = time.time()
     # Everything that can be refused is refused before anything is written to out_dir.
     _load_model(str(model_dir))
+    if compiled:
+        check_compiler()
     for path in files:
         CatalogueLayout(path, prefix, jpas_filters, id_column)
     rows = sum(count_table_rows(f) for f in files)
@@ -122,12 +127,13 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
     run = _run_record(model_dir, files, dict(prefix=prefix, id_column=id_column, filters=_jsonable(jpas_filters),
                                              flags_threshold=flags_threshold,
                                              chunk_rows=chunk_rows if streamed else None, precision=precision,
-                                             # absent without zero points: VACs made before them still resume
+                                             # absent when off: VACs made before these options still resume
+                                             **({"compiled": True} if compiled else {}),
                                              **({} if zero_points is None else {"zero_points": zero_points.to_dict()})))
     reference = load_model_reference(model_dir)
     job = dict(model_dir=str(model_dir), prefix=prefix, id_column=id_column, batch_size=batch_size,
                out_dir=str(out_dir), filters=jpas_filters, flags_threshold=flags_threshold, run=run["sha256"],
-               run_record=run, chunk_rows=chunk_rows, precision=precision, fits=bool(fits),
+               run_record=run, chunk_rows=chunk_rows, precision=precision, compiled=bool(compiled), fits=bool(fits),
                reference=None if reference is None else str(reference), zero_points=run["options"].get("zero_points"))
     # Every row is read and checked (units, values, flags) before the first partition is written:
     # a bad value in the last file is refused without leaving a half-made VAC behind.
@@ -165,7 +171,7 @@ def produce_vac(model_dir, catalogue, out_dir, prefix="APER_COR_3_0", chunk_rows
                 "sparse_inputs": _missing_inputs(summary, catalogue),
                 "calibration": _calibration_record(_load_model(str(model_dir))),
                 "scheduler": scheduler, "workers": _workers(workers, rows) if streamed else None,
-                "precision": precision, "fits": bool(fits), "reused_partitions": reused,
+                "precision": precision, "compiled": bool(compiled), "fits": bool(fits), "reused_partitions": reused,
                 "zero_points": run["options"].get("zero_points"),
                 **final,
                 "seconds": round(time.time() - t0, 1)}
@@ -505,7 +511,7 @@ def _write_partition(model, raw, phot, tokens, flags, first_row, part, emb_path,
     predictable = (flags & (QUALITY_FLAGS["DUPLICATE_ID"] | QUALITY_FLAGS["NO_PHOTOMETRY"])) == 0
     targets = vac_targets(model)
     pred, embedding = predict(model, tokens[predictable], targets=targets, batch_size=job["batch_size"],
-                              precision=job["precision"])
+                              precision=job["precision"], compiled=job["compiled"])
     pred = pred.reindex(tokens.index)
     full_embedding = np.full((len(tokens), model.config.d_model), np.nan, dtype=np.float32)
     full_embedding[predictable] = embedding
