@@ -20,7 +20,8 @@ from .transformer import OjalaTransformer
 __all__ = ["CompiledPass", "compiled_pass", "check_compiler", "CompileUnavailable"]
 
 # One compiled pass per network, token layout, batch size and precision, kept for the process's
-# life (a VAC worker predicts many partitions with one model).
+# life (a VAC worker predicts many partitions with one model; a pass holds its network, so the
+# entry is never dropped: a process that makes many models should not compile each).
 _PASSES: "weakref.WeakKeyDictionary[OjalaTransformer, dict]" = weakref.WeakKeyDictionary()
 
 
